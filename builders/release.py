@@ -1,0 +1,248 @@
+"""Build versioned dataset releases from a preset and, optionally, push them to the Hub.
+
+    python -m builders.release                       # the shipped default preset, offline
+    python -m builders.release --preset my.yaml --datasets toolmind --push org/toolmind
+
+A release folder is written next to the others as ``<output_dir>/<dataset>/v<version>/`` in the Hub
+layout. It is assembled in a staging folder and moved into place only once it is complete and valid,
+so a failed build never leaves a half-written release behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+import builders
+from builders.context import BuildContext
+from builders.parquet import sha256_file, to_table, write_split
+from builders.preset import Preset, PresetError, load_preset
+from builders.schema import SchemaError
+from builders.validate import ValidationError, validate_config
+from cards.card import front_matter, render_card
+from cards.stats import config_stats
+
+logger = logging.getLogger("builders.release")
+
+# dataset name -> module with CONFIGS {config: build(ctx, cfg, where) -> {split: rows}}, TASK_CATEGORIES, TAGS
+DATASET_MODULES = {"toolmind": "toolmind.release", "itc": "itc.release"}
+
+
+class ReleaseError(RuntimeError):
+    """A release that cannot be written as asked; one line with what to do."""
+
+
+@dataclass
+class ReleaseResult:
+    dataset: str
+    version: str
+    folder: Path
+    status: str  # "built" | "unchanged"
+    rows: dict[str, dict[str, int]]
+
+
+def dataset_module(name: str, preset: Preset):
+    if name not in DATASET_MODULES:
+        raise PresetError(f"preset {preset.path}: dataset {name!r} has no builder; "
+                          f"known datasets: {', '.join(sorted(DATASET_MODULES))}")
+    return importlib.import_module(DATASET_MODULES[name])
+
+
+def build_tables(ctx: BuildContext, name: str) -> dict[str, dict[str, pa.Table]]:
+    """Run every config of one dataset; returns config -> split -> table."""
+    preset = ctx.preset
+    dcfg = preset.datasets[name]
+    module = dataset_module(name, preset)
+    tables = {}
+    for config, cfg in dcfg.configs.items():
+        where = f"datasets.{name}.configs.{config}"
+        if config not in module.CONFIGS:
+            raise PresetError(f"preset {preset.path} {where}: unknown config; {name} builds "
+                              f"{', '.join(sorted(module.CONFIGS))}")
+        logger.info("building %s/%s", name, config)
+        splits = module.CONFIGS[config](ctx, cfg, where)
+        tables[config] = {split: to_table(rows) for split, rows in splits.items()}
+        validate_config(name, config, tables[config])
+    return tables
+
+
+def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.Table]], folder: Path) -> dict:
+    """Write data, card, rejects and manifest into ``folder``; returns the manifest."""
+    preset = ctx.preset
+    dcfg = preset.datasets[name]
+    module = dataset_module(name, preset)
+    files: dict[str, dict] = {}
+    rows: dict[str, dict[str, int]] = {}
+    for config, splits in tables.items():
+        rows[config] = {}
+        for split, table in splits.items():
+            paths = write_split(table, folder / "data" / config, split, preset.max_shard_bytes)
+            rows[config][split] = table.num_rows
+            for p in paths:
+                files[p.relative_to(folder).as_posix()] = {"rows": pq.ParquetFile(p).metadata.num_rows}
+
+    ctx.rejects.write(folder / "rejects.jsonl")
+    files["rejects.jsonl"] = {"rows": len(ctx.rejects)}
+    sources = {s: ctx.source_versions.get(s, preset.sources[s].path) for s in sorted(ctx.sources_used)}
+    total = sum(n for c in rows.values() for n in c.values())
+    meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config=next(iter(tables)),
+                        license=dcfg.license, languages=dcfg.languages, task_categories=module.TASK_CATEGORIES,
+                        tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
+    card = render_card(
+        f"{name}.md.j2", meta, description=dcfg.description.strip(), version=preset.version,
+        repo_id=f"<org>/{name}", package_version=builders.__version__, preset_name=preset.name, seed=preset.seed,
+        sources=sources, models=model_names(preset), rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
+        stats={c: config_stats(s) for c, s in tables.items()},
+        preset_yaml=yaml.safe_dump(preset.raw, sort_keys=False, allow_unicode=True))
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    files["README.md"] = {}
+
+    for rel, entry in files.items():
+        path = folder / rel
+        entry.update({"sha256": sha256_file(path), "bytes": path.stat().st_size})
+    manifest = {
+        "dataset": name, "version": preset.version, "preset_name": preset.name, "seed": preset.seed,
+        "package": "toolmind-builders", "package_version": builders.__version__,
+        "sources": sources, "models": model_names(preset), "rows": rows,
+        "rejects": ctx.rejects.counts(), "files": dict(sorted(files.items())), "preset": preset.raw,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
+                                          encoding="utf-8")
+    return manifest
+
+
+def model_names(preset: Preset) -> dict[str, str]:
+    """Which model each LLM role used, for the card and manifest (never endpoints' keys)."""
+    roles = (preset.llm or {}).get("roles") or {}
+    return {role: str(cfg.get("model")) for role, cfg in sorted(roles.items()) if isinstance(cfg, dict)}
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    def files(folder):
+        m = json.loads((folder / "manifest.json").read_text())
+        return {k: v["sha256"] for k, v in m["files"].items()}
+    return (a / "manifest.json").is_file() and files(a) == files(b)
+
+
+def release_dataset(ctx: BuildContext, name: str, output_dir: Path) -> ReleaseResult:
+    version = ctx.preset.version
+    final = output_dir / name / f"v{version}"
+    staging = output_dir / name / f".v{version}.partial-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    ctx.start_dataset()
+    try:
+        tables = build_tables(ctx, name)
+        staging.mkdir(parents=True)
+        manifest = write_release(ctx, name, tables, staging)
+        if final.exists():
+            if not _same_content(final, staging):
+                raise ReleaseError(f"release {final} already exists with different content; bump 'version' in "
+                                   f"preset {ctx.preset.path} (or delete that folder to rebuild it)")
+            shutil.rmtree(staging)
+            return ReleaseResult(name, version, final, "unchanged", manifest["rows"])
+        staging.rename(final)
+        return ReleaseResult(name, version, final, "built", manifest["rows"])
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def how_to_load(result: ReleaseResult) -> str:
+    lines = [f"{result.dataset} v{result.version} ({result.status}) at {result.folder}"]
+    for config, splits in result.rows.items():
+        counts = ", ".join(f"{s}: {n} rows" for s, n in splits.items())
+        lines.append(f"  {config}: {counts}")
+    first = next(iter(result.rows))
+    lines += ["  load it with:",
+              f"    datasets.load_dataset({str(result.folder)!r}, {first!r})",
+              f"    polars.read_parquet({str(result.folder / 'data' / first / '*.parquet')!r})"]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m builders.release", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=None,
+                   help="preset name shipped in builders/presets (default: 'default') or a path to a YAML file")
+    p.add_argument("--datasets", default=None,
+                   help="comma-separated datasets of the preset to build (default: all of them)")
+    p.add_argument("--output-dir", default=None, help="where release folders go (default: the preset's output_dir)")
+    p.add_argument("--push", default=None, metavar="ORG/NAME",
+                   help="push the built release to this Hub dataset repo (HF_ENDPOINT and HF_TOKEN are honoured); "
+                        "with several datasets, use {dataset} in the name, e.g. myorg/{dataset}")
+    p.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> list[ReleaseResult]:
+    preset = load_preset(args.preset)
+    names = [d.strip() for d in args.datasets.split(",")] if args.datasets else list(preset.datasets)
+    unknown = [d for d in names if d not in preset.datasets]
+    if unknown:
+        raise PresetError(f"--datasets {unknown[0]!r} is not in preset {preset.path}; "
+                          f"it has {', '.join(preset.datasets)}")
+    if args.push and len(names) > 1 and "{dataset}" not in args.push:
+        raise ReleaseError(f"--push {args.push} names one repo but {len(names)} datasets are selected; "
+                           "pass --datasets NAME or use {dataset} in the repo name")
+    output_dir = Path(args.output_dir or preset.output_dir)
+    ctx = BuildContext(preset=preset, root=Path.cwd())
+    results = []
+    for name in names:
+        result = release_dataset(ctx, name, output_dir)
+        print(how_to_load(result), flush=True)
+        results.append(result)
+    if args.push:
+        from builders.hub import push_release
+
+        for result in results:
+            repo_id = args.push.format(dataset=result.dataset)
+            pushed = push_release(result.folder, repo_id, private=args.private)
+            print(f"pushed {result.dataset} v{result.version} to {repo_id} ({pushed.status}, tag {pushed.tag}); "
+                  f"load it with datasets.load_dataset({repo_id!r}, revision={pushed.tag!r})", flush=True)
+    return results
+
+
+USER_ERRORS = (PresetError, ReleaseError, ValidationError, SchemaError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    errors = USER_ERRORS + _optional_errors()
+    try:
+        run(args)
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was released (run again to resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _optional_errors() -> tuple[type[Exception], ...]:
+    """Errors of the source and Hub layers, which are user-facing too."""
+    found = []
+    for module, name in (("builders.sources.openapi_directory", "SourceError"), ("builders.hub", "PushError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

