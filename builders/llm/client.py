@@ -27,7 +27,7 @@ import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import openai
 from tqdm.auto import tqdm
@@ -49,6 +49,7 @@ for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-req
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
 T = TypeVar("T")
+R = TypeVar("R", "ChatResult", "JSONResult")
 _RETRY_STATUS = {408, 409, 425, 429}
 _FATAL_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 _DEFAULT_CACHE = object()
@@ -169,6 +170,18 @@ def _describe(exc: Exception) -> tuple[str, bool]:
     return f"{type(exc).__name__}: {exc}", False
 
 
+def _as_request(request: ChatRequest | Sequence[dict | Message], **fields) -> ChatRequest:
+    if isinstance(request, ChatRequest):
+        return replace(request, **fields) if fields else request
+    return ChatRequest(messages=request, **fields)
+
+
+def _numbered(role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]]) -> list[ChatRequest]:
+    """Requests with an item name (``role[i]``) for the rejects file where the caller gave none."""
+    out = [_as_request(r) for r in requests]
+    return [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(out)]
+
+
 class _LoopState:
     """Per event loop: the openai clients, the concurrency limits and the in-flight calls."""
 
@@ -182,7 +195,8 @@ class LLMClient:
     """Async chat access for every role in a preset; see the module docstring."""
 
     def __init__(self, config: LLMConfig | None = None, *, cache: RequestCache | str | None = _DEFAULT_CACHE,
-                 rejects: Rejects | None = None, progress: bool = True, seed: int | None = None):
+                 rejects: Rejects | None = None, progress: bool = True, seed: int | None = None,
+                 server_factory: Callable[[], EmbeddedServer] = EmbeddedServer):
         self.config = config or LLMConfig()
         if cache is _DEFAULT_CACHE:
             cache = self.config.cache
@@ -191,6 +205,7 @@ class LLMClient:
         self.progress = progress
         self.stats: dict[str, Counter] = {}
         self._rng = random.Random(seed)
+        self._server_factory = server_factory
         self._servers: dict[str, EmbeddedServer] = {}
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -204,7 +219,9 @@ class LLMClient:
     async def _base_url(self, ep: EndpointConfig) -> str:
         if not ep.embedded:
             return ep.base_url
-        server = self._servers.setdefault(ep.name, EmbeddedServer())
+        if ep.name not in self._servers:
+            self._servers[ep.name] = self._server_factory()
+        server = self._servers[ep.name]
         return await asyncio.to_thread(server.start)
 
     async def _endpoint(self, ep: EndpointConfig) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
@@ -249,10 +266,10 @@ class LLMClient:
 
     async def chat(self, role: str, request: ChatRequest | Sequence[dict | Message], **fields) -> ChatResult:
         """One completion; never raises for a failed request (see ``ChatResult.error``)."""
-        if not isinstance(request, ChatRequest):
-            request = ChatRequest(messages=request, **fields)
-        elif fields:
-            request = replace(request, **fields)
+        request = _as_request(request, **fields)
+        return self._record(role, [await self._chat(role, request)])[0]
+
+    async def _chat(self, role: str, request: ChatRequest) -> ChatResult:
         item = request.item or f"{role} request"
         params, key = self.build(role, request)
         self._count(role, "requests")
@@ -279,7 +296,6 @@ class LLMClient:
                 state.inflight.pop(key, None)
         if error is not None:
             self._count(role, "failures")
-            self.rejects.add(f"llm:{role}", item, error, {"key": key, "model": params["model"]})
             logger.warning("llm %s: %s failed: %s", role, item, error)
         return ChatResult(item=item, response=response, error=error, attempts=attempts, key=key)
 
@@ -319,10 +335,17 @@ class LLMClient:
 
     async def chat_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
                         desc: str | None = None) -> list[ChatResult]:
-        """All requests at the endpoint's concurrency, results in input order."""
-        requests = [r if isinstance(r, ChatRequest) else ChatRequest(messages=r) for r in requests]
-        requests = [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(requests)]
-        return await self._gather([self.chat(role, r) for r in requests], desc or f"llm:{role}")
+        """All requests at the endpoint's concurrency; results and rejects in input order."""
+        coros = [self._chat(role, r) for r in _numbered(role, requests)]
+        return self._record(role, await self._gather(coros, desc or f"llm:{role}"))
+
+    def _record(self, role: str, results: list[R]) -> list[R]:
+        """Failed results into the rejects, in input order so the rejects file is reproducible too."""
+        for r in results:
+            if r.error is not None:
+                key = r.key if isinstance(r, ChatResult) else (r.chat.key if r.chat else "")
+                self.rejects.add(f"llm:{role}", r.item, r.error, {"key": key})
+        return results
 
     async def _gather(self, coros: list[Awaitable[T]], desc: str) -> list[T]:
         bar = tqdm(total=len(coros), desc=desc, disable=not self.progress or len(coros) < 2, leave=False)
@@ -353,26 +376,25 @@ class LLMClient:
     async def chat_json(self, role: str, request: ChatRequest | Sequence[dict | Message], schema: dict | None = None,
                         validator: Validator | None = None, name: str = "answer") -> JSONResult:
         """A JSON answer checked against ``schema`` / ``validator``; unusable output is a counted reject."""
-        if not isinstance(request, ChatRequest):
-            request = ChatRequest(messages=request)
-        result = await self.chat(role, self.json_fields(role, request, schema, name))
+        return self._record(role, [await self._chat_json(role, _as_request(request), schema, validator, name)])[0]
+
+    async def _chat_json(self, role: str, request: ChatRequest, schema: dict | None, validator: Validator | None,
+                         name: str) -> JSONResult:
+        result = await self._chat(role, self.json_fields(role, request, schema, name))
         if not result.ok:
             return JSONResult(item=result.item, error=result.error, chat=result)
         try:
             value = parse_json_reply(result.message, schema, validator)
         except JSONReplyError as exc:
             self._count(role, "json_failures")
-            self.rejects.add(f"llm:{role}", result.item, f"unusable JSON: {exc.reason}", {"key": result.key})
             return JSONResult(item=result.item, error=f"unusable JSON: {exc.reason}", chat=result)
         return JSONResult(item=result.item, value=value, chat=result)
 
     async def chat_json_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
                              schema: dict | None = None, validator: Validator | None = None, name: str = "answer",
                              desc: str | None = None) -> list[JSONResult]:
-        requests = [r if isinstance(r, ChatRequest) else ChatRequest(messages=r) for r in requests]
-        requests = [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(requests)]
-        return await self._gather([self.chat_json(role, r, schema, validator, name) for r in requests],
-                                  desc or f"llm:{role}")
+        coros = [self._chat_json(role, r, schema, validator, name) for r in _numbered(role, requests)]
+        return self._record(role, await self._gather(coros, desc or f"llm:{role}"))
 
     # ---------------------------------------------------------------- sync wrappers
     def run_sync(self, coro: Awaitable[T]) -> T:

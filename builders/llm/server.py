@@ -85,6 +85,9 @@ class EmbeddedServer:
         return self.process is not None and self.process.poll() is None
 
     def command(self) -> list[str]:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise SchemaError("embedded model server", "llama-cpp-python is not installed", SETUP_HINT)
+        self.model_path = self.model_path or smollm2_path()
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
                 "--chat_format", self.chat_format, "--n_ctx", str(self.n_ctx),
                 "--host", self.host, "--port", str(self.port), *self.extra_args]
@@ -94,15 +97,11 @@ class EmbeddedServer:
         with self._lock:
             if self.running:
                 return self.base_url
-            if importlib.util.find_spec("llama_cpp") is None:
-                raise SchemaError("embedded model server", "llama-cpp-python is not installed", SETUP_HINT)
-            self.model_path = self.model_path or smollm2_path()
             self.port = self.port or free_port(self.host)
+            command = self.command()
             self._log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
-            logger.info("starting embedded llama.cpp server (%s) on %s", self.model_path.name, self.base_url)
-            self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            logger.info("starting embedded model server on %s: %s", self.base_url, " ".join(command[1:4]))
+            self.process = self._spawn(command)
             atexit.register(self.stop)
             self._install_sigterm()
             try:
@@ -111,6 +110,30 @@ class EmbeddedServer:
                 self._stop_locked()
                 raise
             return self.base_url
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen:
+        """Popen from a thread that lives as long as the child: Linux sends the parent-death signal
+        when the *spawning thread* ends, so a short-lived worker thread would take the server with it."""
+        spawned: list = []
+        ready = threading.Event()
+
+        def keeper():
+            try:
+                spawned.append(subprocess.Popen(
+                    command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                spawned.append(exc)
+            ready.set()
+            if isinstance(spawned[0], subprocess.Popen):
+                spawned[0].wait()
+
+        threading.Thread(target=keeper, name="embedded-model-server", daemon=True).start()
+        ready.wait()
+        if isinstance(spawned[0], BaseException):
+            raise spawned[0]
+        return spawned[0]
 
     def _install_sigterm(self) -> None:
         # SIGTERM normally kills without cleanup; turn it into SystemExit so atexit stops the child
@@ -126,7 +149,8 @@ class EmbeddedServer:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
                     if resp.status == 200:
-                        logger.info("embedded llama.cpp server ready after %.1fs", self.startup_timeout - deadline + time.monotonic())
+                        logger.info("embedded model server ready after %.1fs",
+                                    self.startup_timeout - deadline + time.monotonic())
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
@@ -154,7 +178,7 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-            logger.info("embedded llama.cpp server stopped")
+            logger.info("embedded model server stopped")
         self.process = None
         if self._log is not None:
             self._log.close()

@@ -48,7 +48,7 @@ def echo_reply(request: dict) -> Reply:
         name = choice["function"]["name"]
         return Reply(tool_calls=[{"id": "call_0", "type": "function",
                                   "function": {"name": name, "arguments": json.dumps({"echo": last})}}])
-    if request.get("response_format"):
+    if request.get("response_format") or "JSON" in str(last):
         return Reply(content=json.dumps({"echo": last}))
     return Reply(content=f"echo: {last}")
 
@@ -59,7 +59,7 @@ def completion_body(request: dict, reply: Reply) -> dict:
     if reply.tool_calls:
         message["tool_calls"] = reply.tool_calls
     words = sum(len(str(m.get("content") or "").split()) for m in request.get("messages", []))
-    completion_words = len((reply.content or "").split()) + len(json.dumps(reply.tool_calls or []).split())
+    completion_words = len((reply.content or "").split()) + (len(json.dumps(reply.tool_calls).split()) if reply.tool_calls else 0)
     return {"id": f"chatcmpl-{digest[:16]}", "object": "chat.completion", "created": 0,
             "model": request.get("model", "fake"),
             "choices": [{"index": 0, "message": message,
@@ -72,15 +72,16 @@ class FakeOpenAIServer:
     """Serves ``/v1/chat/completions`` and ``/v1/models`` from a background thread.
 
     ``latency`` delays every answer; ``script(...)`` queues replies for the next requests in
-    arrival order; ``responder`` computes the rest (default: ``echo_reply``). Every received
-    request body is kept in ``requests``.
+    arrival order, or for the next requests whose body contains ``match``; ``responder``
+    computes the rest (default: ``echo_reply``). Every received request body is kept in
+    ``requests``.
     """
 
     def __init__(self, latency: float = 0.0, responder: Callable[[dict], Reply] = echo_reply,
                  host: str = "127.0.0.1", port: int = 0):
         self.latency, self.responder, self.host, self.port = latency, responder, host, port
         self.requests: list[dict] = []
-        self._script: collections.deque[Reply] = collections.deque()
+        self._scripts: list[tuple[str | None, collections.deque[Reply]]] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -96,9 +97,15 @@ class FakeOpenAIServer:
         with self._lock:
             return len(self.requests)
 
-    def script(self, *replies: Reply) -> None:
+    def script(self, *replies: Reply, match: str | None = None) -> None:
         with self._lock:
-            self._script.extend(replies)
+            self._scripts.append((match, collections.deque(replies)))
+
+    def _scripted(self, body: str) -> Reply | None:
+        for match, queue in self._scripts:
+            if queue and (match is None or match in body):
+                return queue.popleft()
+        return None
 
     def start(self) -> "FakeOpenAIServer":
         ready = threading.Event()
@@ -172,7 +179,7 @@ class FakeOpenAIServer:
         request = json.loads(body)
         with self._lock:
             self.requests.append(request)
-            reply = self._script.popleft() if self._script else None
+            reply = self._scripted(body.decode())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -58,9 +58,13 @@ def normalize_bfcl(row: dict, ctx: RowContext, functions: list[Function] | None 
     return ctx.conversation(messages, tools)
 
 
-def read_bfcl_function_docs(lines: Iterable[dict], source: str = "bfcl function doc") -> list[Function]:
-    """Lines of a ``multi_turn_func_doc`` file -> Functions, with ``response`` kept as outputs."""
-    ctx = RowContext(source, {}, 0)
+def read_bfcl_function_docs(lines: Iterable[dict], source: str = "bfcl function docs") -> list[Function]:
+    """Lines of a ``multi_turn_func_doc`` file -> Functions, with ``response`` kept as outputs.
+
+    ``source`` names the file in errors.
+    """
+    ctx = RowContext("bfcl", {}, 0)
+    ctx.item = source
     for i, spec in enumerate(lines):
         ctx.add_function(spec, f"line {i}", outputs_key="response")
     return list(ctx.functions.values())

@@ -17,10 +17,10 @@ operation becomes one tool with input *and* output schemas. The choices, in one 
 * **Outputs** are the schema of the first success response that has one: 200, 201, the other
   2xx codes in order, ``2XX``, then ``default``; JSON media types first.
 * **$refs**: internal JSON pointers (``#/components/...``, ``#/paths/...``) are inlined. A ref that
-  is already being expanded (a cycle), or one nested deeper than ``max_ref_depth``, or any ref once a
-  schema has grown past ``max_nodes``, is cut to a marker ``{"type": ..., "x-cut": "cycle"|"depth"|
-  "size", "x-ref": <ref>}``. An external or dangling ref is an :class:`OpenAPIError` for that
-  operation.
+  is already being expanded (a cycle) or nested deeper than ``max_ref_depth``, or a node past the
+  schema's size budget (see :class:`Resolver`), is cut to a marker ``{"type": ..., "x-cut":
+  "cycle"|"depth"|"size", "x-ref": <ref>}``. An external or dangling ref is an
+  :class:`OpenAPIError` for that operation.
 * **Schemas are kept small**: only validation keywords survive (no examples, xml, titles, x-*),
   ``nullable`` becomes a ``"null"`` type, object ``allOf`` s are merged, long enums are summarised
   in the description, ``readOnly`` properties leave inputs and ``writeOnly`` ones leave outputs.
@@ -35,6 +35,7 @@ import html
 import logging
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
@@ -137,8 +138,11 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 def clean_text(text: Any, limit: int) -> str:
     """Collapse whitespace, drop HTML tags and cut at a sentence (else word) boundary within ``limit``."""
-    if not isinstance(text, str):
-        return ""
+    return _clean_text(text, limit) if isinstance(text, str) and text else ""
+
+
+@lru_cache(maxsize=1 << 16)  # API descriptions repeat a lot
+def _clean_text(text: str, limit: int) -> str:
     text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
     if len(text) <= limit:
         return text
@@ -197,27 +201,31 @@ def assign_unique_names(ops: Iterable[OpenAPIOperation]) -> list[OpenAPIOperatio
 _KEEP_SCALARS = ("format", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
                  "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties")
 _MAX_PATTERN = 120
+_NOISY_MAX_LENGTH = 1000  # e.g. Stripe puts maxLength 5000 on every string
 _INF = float("inf")
 
 
 class Resolver:
     """Inlines one spec's internal $refs into small JSON schemas, memoising what can be reused.
 
-    The cleaned expansion of a ref is cached per (ref, mode, depth) when it did not depend on refs
-    outside itself (no cycle back to an outer ref, no size cut), which makes the big specs (Microsoft
-    Graph: 20k operations over one shared components tree) cheap.
+    Size: each schema has a node budget that halves with every level of object nesting (level 1,
+    the top-level properties, may use ``max_nodes``; level 2 half of it ...), so breadth wins over
+    depth and one deep property cannot starve its siblings. A node past its level's budget becomes a
+    ``"x-cut": "size"`` marker.
+
+    Speed: the cleaned expansion of a ref is cached per (ref, mode, stack depth) when it was not cut
+    for size and did not cycle back to an outer ref; it is reused only where a fresh expansion would
+    give the same result (it fits the budget and meets no ref of the current stack). This makes the
+    big specs (Microsoft Graph: 20k operations over one components tree) cheap.
     """
 
     def __init__(self, spec: dict, config: OpenAPIConfig | None = None):
         self.spec = spec
         self.config = config or OpenAPIConfig()
         self._targets: dict[str, Any] = {}
-        self._memo: dict[tuple, tuple[dict, int, frozenset]] = {}
-        # per-schema state, reset by schema()
-        self._nodes = 0
-        self._cycle_floor = _INF
-        self._size_cut = False
-        self._reached: set = set()
+        self._memo: dict[tuple, tuple[dict, int, frozenset, int]] = {}
+        self._roots: dict[tuple, dict] = {}
+        self._walk = _Walk()
         self.cuts: dict[str, int] = {"cycle": 0, "depth": 0, "size": 0}  # markers made (memo hits not counted)
 
     # -- JSON pointers --
@@ -253,44 +261,52 @@ class Resolver:
 
     # -- schemas --
     def schema(self, node: Any, item: str, mode: str = "in") -> dict:
-        """A small JSON schema for ``node``; ``mode`` 'in' drops readOnly properties, 'out' writeOnly."""
-        self._nodes, self._cycle_floor, self._size_cut, self._reached = 0, _INF, False, set()
-        return self._clean(node, item, mode, (), 0)
+        """A small JSON schema for ``node``; ``mode`` 'in' drops readOnly properties, 'out' writeOnly.
 
-    def _cut(self, ref: str, reason: str, item: str) -> dict:
+        Whole results are cached by the node's identity: specs reuse one response or body schema
+        for many operations, and a walk from the top always starts from the same state.
+        """
+        key = (id(node), mode)
+        if key not in self._roots:
+            self._walk = _Walk()
+            self._roots[key] = self._clean(node, item, mode, (), 0, 0)
+        return self._roots[key]
+
+    def _budget(self, level: int) -> float:
+        return _INF if level == 0 else self.config.max_nodes >> (level - 1)
+
+    def _marker(self, node: Any, reason: str, ref: str | None = None) -> dict:
         self.cuts[reason] += 1
-        target = self.lookup(ref, item)
         out: dict = {}
-        t = _types(target) if isinstance(target, dict) else None
-        if t is None and isinstance(target, dict) and ("properties" in target or "allOf" in target):
-            t = "object"
-        if t is not None:
-            out["type"] = t
-        if isinstance(target, dict) and target.get("description"):
-            out["description"] = clean_text(target["description"], self.config.max_param_description)
+        if isinstance(node, dict):
+            t = _types(node) or ("object" if "properties" in node or "allOf" in node else None)
+            if t is not None:
+                out["type"] = t
+            if ref and node.get("description"):
+                out["description"] = clean_text(node["description"], self.config.max_param_description)
         out["x-cut"] = reason
-        out["x-ref"] = ref
+        if ref:
+            out["x-ref"] = ref
         return out
 
-    def _clean(self, node: Any, item: str, mode: str, stack: tuple, depth: int) -> dict:
-        cfg = self.config
-        if node is True or not isinstance(node, dict):
+    def _clean(self, node: Any, item: str, mode: str, stack: tuple, depth: int, level: int) -> dict:
+        cfg, walk = self.config, self._walk
+        if not isinstance(node, dict):
             return {}
         ref = node.get("$ref")
         if isinstance(ref, str):
-            out = self._expand(ref, item, mode, stack, depth)
+            out = self._expand(ref, item, mode, stack, level)
             extra = node.get("description")
             if extra:
                 out = {**out, "description": clean_text(extra, cfg.max_param_description)}
             return out
-        nested = depth > 0 or stack
-        if depth > cfg.max_depth or nested and self._nodes >= cfg.max_nodes:
-            reason = "depth" if depth > cfg.max_depth else "size"
-            self._size_cut = self._size_cut or reason == "size"
-            self.cuts[reason] += 1
-            t = _types(node) or ("object" if "properties" in node else None)
-            return {**({"type": t} if t else {}), "x-cut": reason}
-        self._nodes += 1
+        walk.max_level = max(walk.max_level, level)
+        if depth > cfg.max_depth:
+            return self._marker(node, "depth")
+        if walk.nodes >= self._budget(level):
+            walk.size_cut = True
+            return self._marker(node, "size")
+        walk.nodes += 1
         out: dict = {}
         t = _types(node)
         if t is None and isinstance(node.get("properties"), dict):
@@ -313,6 +329,8 @@ class Resolver:
             value = node.get(key)
             if value is not None and not isinstance(value, (dict, list)):
                 out[key] = value
+        if isinstance(out.get("maxLength"), int) and out["maxLength"] >= _NOISY_MAX_LENGTH:
+            del out["maxLength"]
         pattern = node.get("pattern")
         if isinstance(pattern, str) and len(pattern) <= _MAX_PATTERN:
             out["pattern"] = pattern
@@ -321,29 +339,29 @@ class Resolver:
             out["default"] = default
         items = node.get("items")
         if isinstance(items, dict):
-            out["items"] = self._clean(items, item, mode, stack, depth + 1)
+            out["items"] = self._clean(items, item, mode, stack, depth + 1, level)
         props = node.get("properties")
         if isinstance(props, dict) and props:
-            self._properties(out, props, node.get("required"), item, mode, stack, depth)
+            self._properties(out, props, node.get("required"), item, mode, stack, depth, level + 1)
         extra = node.get("additionalProperties")
         if isinstance(extra, dict) and extra and "properties" not in out:
-            out["additionalProperties"] = self._clean(extra, item, mode, stack, depth + 1)
+            out["additionalProperties"] = self._clean(extra, item, mode, stack, depth + 1, level + 1)
         for key in ("oneOf", "anyOf"):
             alts = node.get(key)
             if isinstance(alts, list) and alts:
-                cleaned = [self._clean(a, item, mode, stack, depth + 1) for a in alts[: cfg.max_alternatives]]
+                cleaned = [self._clean(a, item, mode, stack, depth + 1, level) for a in alts[: cfg.max_alternatives]]
                 if len(cleaned) == 1:
                     out = _merge([out, cleaned[0]])
                 else:
                     out[key] = cleaned
         all_of = node.get("allOf")
         if isinstance(all_of, list) and all_of:
-            parts = [self._clean(p, item, mode, stack, depth + 1) for p in all_of]
+            parts = [self._clean(p, item, mode, stack, depth + 1, level) for p in all_of]
             out = _merge(parts + [out]) if _mergeable(parts + [out]) else {**out, "allOf": parts}
         return out
 
     def _properties(self, out: dict, props: dict, required: Any, item: str, mode: str, stack: tuple,
-                    depth: int) -> None:
+                    depth: int, level: int) -> None:
         skip = "readOnly" if mode == "in" else "writeOnly"
         required = [r for r in required if isinstance(r, str) and r in props] if isinstance(required, list) else []
         names = list(dict.fromkeys(required + list(props)))
@@ -353,47 +371,68 @@ class Resolver:
         for name, sub in props.items():
             if name not in names or not isinstance(sub, dict):
                 continue
+            if self._walk.nodes >= self._budget(level):  # the rest would only be markers: say so once
+                self._walk.size_cut = True
+                self.cuts["size"] += 1
+                out["x-cut"] = "size"
+                break
             target = sub
             if isinstance(sub.get("$ref"), str):
                 target = self.lookup(sub["$ref"], item)
             if isinstance(target, dict) and target.get(skip) is True or sub.get(skip) is True:
                 continue
-            kept[name] = self._clean(sub, item, mode, stack, depth + 1)
+            kept[name] = self._clean(sub, item, mode, stack, depth + 1, level)
         out["type"] = out.get("type") or "object"
         out["properties"] = kept
         req = [r for r in dict.fromkeys(required) if r in kept]
         if req:
             out["required"] = req
 
-    def _expand(self, ref: str, item: str, mode: str, stack: tuple, depth: int) -> dict:
-        cfg = self.config
-        self._reached.add(ref)
+    def _expand(self, ref: str, item: str, mode: str, stack: tuple, level: int) -> dict:
+        cfg, walk = self.config, self._walk
+        walk.reached.add(ref)
+        walk.max_level = max(walk.max_level, level)
         if ref in stack:
-            self._cycle_floor = min(self._cycle_floor, stack.index(ref))
-            return self._cut(ref, "cycle", item)
+            walk.cycle_floor = min(walk.cycle_floor, stack.index(ref))
+            return self._marker(self.lookup(ref, item), "cycle", ref)
         if len(stack) >= cfg.max_ref_depth:
-            return self._cut(ref, "depth", item)
-        if self._nodes >= cfg.max_nodes:
-            self._size_cut = True
-            return self._cut(ref, "size", item)
-        # a cached expansion equals a fresh one when it fits the node budget and meets no ref of this stack
+            return self._marker(self.lookup(ref, item), "depth", ref)
+        if walk.nodes >= self._budget(level):
+            walk.size_cut = True
+            return self._marker(self.lookup(ref, item), "size", ref)
         key = (ref, mode, len(stack))
         hit = self._memo.get(key)
-        if hit is not None and self._nodes + hit[1] < cfg.max_nodes and hit[2].isdisjoint(stack):
-            self._nodes += hit[1]
-            self._reached |= hit[2]
-            return hit[0]
-        floor, size_cut, nodes, reached = self._cycle_floor, self._size_cut, self._nodes, self._reached
-        self._cycle_floor, self._size_cut, self._reached = _INF, False, {ref}
+        if hit is not None:
+            out, nodes, reached, rel_level = hit
+            if walk.nodes + nodes < self._budget(level + rel_level) and reached.isdisjoint(stack):
+                walk.nodes += nodes
+                walk.reached |= reached
+                walk.max_level = max(walk.max_level, level + rel_level)
+                return out
+        outer = self._walk
+        self._walk = walk = _Walk(nodes=outer.nodes, max_level=level, reached={ref})
         # inline depth restarts at each ref, so an expansion depends only on (ref, mode, stack)
-        out = self._clean(self.lookup(ref, item), item, mode, stack + (ref,), 0)
-        if self._cycle_floor >= len(stack) and not self._size_cut:
-            self._memo[key] = (out, self._nodes - nodes, frozenset(self._reached))
-        self._cycle_floor = min(floor, self._cycle_floor)
-        self._size_cut = size_cut or self._size_cut
-        reached |= self._reached
-        self._reached = reached
+        out = self._clean(self.lookup(ref, item), item, mode, stack + (ref,), 0, level)
+        if walk.cycle_floor >= len(stack) and not walk.size_cut:
+            self._memo[key] = (out, walk.nodes - outer.nodes, frozenset(walk.reached), walk.max_level - level)
+        outer.nodes = walk.nodes
+        outer.cycle_floor = min(outer.cycle_floor, walk.cycle_floor)
+        outer.size_cut = outer.size_cut or walk.size_cut
+        outer.reached |= walk.reached
+        outer.max_level = max(outer.max_level, walk.max_level)
+        self._walk = outer
         return out
+
+
+@dataclass
+class _Walk:
+    """State of one schema walk (or of one ref expansion inside it)."""
+
+    nodes: int = 0
+    max_level: int = 0
+    cycle_floor: float = _INF
+    size_cut: bool = False
+    reached: set = field(default_factory=set)
 
 
 def _types(node: dict) -> str | list | None:
@@ -575,6 +614,9 @@ class OperationNormalizer:
         if media is None:
             return
         body_required = body.get("required") is True
+        root = self.resolver.deref(schema, item)
+        if isinstance(root, dict) and root.get("properties") == {} and not root.get("additionalProperties"):
+            return  # an empty form, as Stripe declares on every GET
         cleaned = self.resolver.schema(schema if schema is not None else {"type": "string"}, item, "in")
         if media not in _FORM_MEDIA and not _JSON_MEDIA.search(media) and cleaned.get("type") in (None, "string"):
             cleaned = {"type": "string", "description": clean_text(

@@ -24,7 +24,7 @@ for _words, _schema in [
      {"type": "array"}),
     ("dict object hashmap hashtable map mapping json", {"type": "object"}),
     ("none nonetype null", {"type": "null"}),
-    ("any typing.any", {}),
+    ("any", {}),
     ("datetime datetime.datetime", {"type": "string", "format": "date-time"}),
     ("date datetime.date", {"type": "string", "format": "date"}),
     ("time datetime.time", {"type": "string", "format": "time"}),
@@ -53,8 +53,9 @@ def python_type(spec: Any, item: str) -> tuple[dict, bool]:
         return {}, bool(n)
     parser = _TypeParser(tokens, spec, item)
     schema, optional = parser.union()
-    if parser.pos != len(tokens):
-        raise SchemaError(item, f"cannot read type {spec!r} (unexpected {tokens[parser.pos]!r})", _FIX)
+    if parser.pos != len(tokens) or "..." in schema:
+        where = f"unexpected {tokens[parser.pos]!r}" if parser.pos != len(tokens) else "'...' outside Tuple[...]"
+        raise SchemaError(item, f"cannot read type {spec!r} ({where})", _FIX)
     return schema, optional or bool(n)
 
 
@@ -106,9 +107,7 @@ class _TypeParser:
     def simple(self, word: str) -> dict:
         if word == "...":
             return {"...": True}
-        key = word.strip().lower()
-        if key.startswith("typing."):
-            key = key[len("typing."):]
+        key = word.strip().lower().removeprefix("typing.")
         if key not in _BASE:
             raise SchemaError(self.item, f"unknown type {word.strip()!r} in {self.spec!r}", _FIX)
         return dict(_BASE[key])

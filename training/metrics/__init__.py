@@ -7,6 +7,7 @@ whatever a model produced, and comparing argument values.
 from training.metrics.tool_calls import (
     Call,
     ParsedOutput,
+    aggregate_single_turn,
     ParseError,
     match_calls,
     parse_calls,
@@ -17,6 +18,7 @@ from training.metrics.tool_calls import (
 
 __all__ = [
     "Call",
+    "aggregate_single_turn",
     "ParseError",
     "ParsedOutput",
     "match_calls",

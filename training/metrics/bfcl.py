@@ -102,11 +102,19 @@ def openai_tools(functions: list[dict], category: str) -> list[dict]:
         params["type"] = "object"
         props = params.setdefault("properties", {})
         if language != "python":
+            lang = "Java" if language == "java" else "JavaScript"
             for value in props.values():
-                lang = "Java" if language == "java" else "JavaScript"
                 kind = value.get("type", "any")
-                what = "any type of" if kind == "any" else f"{lang} {kind} type"
-                value["description"] = value.get("description", "") + f" This parameter is {what} in string representation."
+                if kind == "any":
+                    note = f" This parameter can be of any type of {lang} object in string representation."
+                else:
+                    note = f" This is {lang} {kind} type parameter in string representation."
+                if isinstance(value.get("items"), dict):
+                    note += f" The list elements are of type {value['items'].get('type')}; they are not in string representation."
+                if isinstance(value.get("properties"), dict) and language == "javascript":
+                    note += (" The dictionary entries have the following schema; they are not in string representation. "
+                             + json.dumps(value["properties"]))
+                value["description"] = value.get("description", "") + note
                 value.pop("items", None)
                 value.pop("properties", None)
                 value["type"] = "string"
@@ -172,7 +180,7 @@ def score_bfcl_item(prediction: Any, row: dict) -> dict[str, Any]:
                          category, _MODEL_NAME)
     except Exception as exc:  # the checker asserts on some malformed outputs; BFCL counts them wrong
         result = {"valid": False, "error_type": "ast_checker:exception", "error": [f"{type(exc).__name__}: {exc}"]}
-    return out | {"valid": bool(result["valid"]), "error_type": result.get("error_type"),
+    return out | {"valid": bool(result["valid"]), "error_type": None if result["valid"] else result.get("error_type"),
                   "error": result.get("error", [])}
 
 

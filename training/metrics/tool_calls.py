@@ -138,18 +138,30 @@ def _parse_text(text: str) -> ParsedOutput:
         body = body.removeprefix("```json").removeprefix("json").strip().removesuffix("```").strip()
     if body.startswith(("{", "[")):
         try:
-            obj, end = json.JSONDecoder().raw_decode(body)
+            objs, end = _json_values(body)
         except json.JSONDecodeError as exc:
             if body.startswith("[") and _CALL_START_RE.match(body):
                 return ParsedOutput(parse_call_syntax(body), thought, "", "python")
             raise ParseError(f"the output looks like JSON but does not parse ({exc})") from None
-        parsed = _parse_json_value(obj)
+        parsed = _parse_json_value(objs[0] if len(objs) == 1 else objs)
         parsed.thought = "\n".join(t for t in (thought, parsed.thought) if t)
         parsed.text = body[end:].strip()
         return parsed
     if _CALL_START_RE.match(body):
         return ParsedOutput(parse_call_syntax(body), thought, "", "python")
     return ParsedOutput([], thought, text, "text")
+
+
+def _json_values(body: str) -> tuple[list[Any], int]:
+    """One JSON value, or several objects in a row (tool-call tags a decoder dropped as special)."""
+    decoder, objs, pos = json.JSONDecoder(), [], 0
+    while True:
+        obj, pos = decoder.raw_decode(body, pos)
+        objs.append(obj)
+        nxt = len(body) - len(body[pos:].lstrip())
+        if not isinstance(obj, dict) or body[nxt:nxt + 1] != "{":
+            return objs, pos
+        pos = nxt
 
 
 def _parse_tool_call_block(block: str, index: int) -> Call:
@@ -547,6 +559,12 @@ def single_turn_metrics(generated: Sequence[Call] | None, gold: Sequence[Call], 
     pi = ts and all(d.same_names for d in diffs)
     cf = pi and all(d.exact for d in diffs)
     return {"ts": ts, "pi": pi, "cf": cf}
+
+
+def aggregate_single_turn(results: Iterable[dict[str, bool]]) -> dict[str, float]:
+    """Share of turns passing TS, PI and CF."""
+    results = list(results)
+    return {"n": len(results), **{k.upper(): mean(float(r[k]) for r in results) for k in ("ts", "pi", "cf")}}
 
 
 def mean(values: Iterable[float]) -> float:

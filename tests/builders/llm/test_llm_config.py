@@ -57,3 +57,15 @@ def test_api_keys_come_from_the_environment_only(monkeypatch):
         cfg.endpoints["a"].api_key()
     monkeypatch.setenv("TM_TEST_KEY", "sk-123")
     assert cfg.endpoints["a"].api_key() == "sk-123"
+
+
+def test_shipped_llm_presets_parse():
+    from pathlib import Path
+
+    import builders
+
+    presets = sorted((Path(builders.__file__).parent / "presets" / "llm").glob("*.yaml"))
+    assert presets
+    for path in presets:
+        cfg = LLMConfig.from_yaml(path)
+        assert cfg.role("default").model and cfg.cache

@@ -56,6 +56,7 @@ def test_python_type(spec, schema, optional):
     ("List[Widget]", "unknown type 'Widget' in 'List[Widget]'"),
     ("List[str", "type 'List[str' ends early"),
     ("str, int", "cannot read type 'str, int' (unexpected ',')"),
+    ("...", "cannot read type '...' ('...' outside Tuple[...])"),
     (3, "type must be a string, got int 3"),
 ])
 def test_python_type_errors_name_the_item(spec, problem):

@@ -1,0 +1,109 @@
+"""The embedded server's lifecycle, exercised with the loopback fake in place of llama.cpp."""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from builders.llm import LLMClient, LLMConfig
+from builders.llm.server import EmbeddedServer
+from builders.schema import SchemaError
+from tests.builders.llm.server_job import LoopbackServer
+
+JOB = Path(__file__).with_name("server_job.py")
+ROOT = JOB.parents[3]
+
+
+@pytest.fixture(autouse=True)
+def importable_children(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def wait_dead(pid: int, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_start_waits_until_it_answers_and_stop_ends_it():
+    with LoopbackServer() as server:
+        with urllib.request.urlopen(f"{server.base_url}/models", timeout=5) as resp:
+            assert resp.status == 200
+        pid = server.process.pid
+        assert server.start() == server.base_url  # idempotent
+    assert wait_dead(pid) and not server.running
+
+
+def test_the_client_starts_the_embedded_server_when_no_endpoint_is_configured(tmp_path):
+    config = LLMConfig.from_mapping({"cache": str(tmp_path / "c.sqlite")})
+    client = LLMClient(config, progress=False, server_factory=LoopbackServer)
+    results = client.chat_many_sync("user_simulator", [[{"role": "user", "content": "hi"}]])
+    assert results[0].content == "echo: hi"
+    server = client._servers["local"]
+    pid = server.process.pid
+    client.close()
+    assert wait_dead(pid)
+
+
+@pytest.mark.parametrize("how, mode", [(signal.SIGINT, "context"), (signal.SIGTERM, "plain"), (signal.SIGKILL, "plain")],
+                         ids=["ctrl-c", "sigterm", "parent-killed"])
+def test_the_server_stops_when_the_builder_is_interrupted_or_killed(how, mode):
+    if how == signal.SIGKILL and not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signal is Linux only")
+    job = subprocess.Popen([sys.executable, str(JOB), mode], stdout=subprocess.PIPE, text=True)
+    child = int(job.stdout.readline())
+    assert alive(child)
+    job.send_signal(how)
+    job.wait(20)
+    assert wait_dead(child), f"server pid {child} outlived its parent after {how!r}"
+
+
+def test_missing_llama_cpp_is_a_clear_error(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    with pytest.raises(SchemaError, match="llama-cpp-python is not installed.*scripts/setup.sh"):
+        EmbeddedServer().start()
+
+
+def test_a_server_that_dies_at_start_reports_its_log():
+    class Broken(EmbeddedServer):
+        def command(self):
+            return [sys.executable, "-c", "import sys; print('model file is corrupt'); sys.exit(3)"]
+
+    with pytest.raises(SchemaError, match="exited with code 3(.|\n)*model file is corrupt"):
+        Broken(startup_timeout=20).start()
+
+
+def test_the_server_outlives_the_thread_that_started_it():
+    # the client starts it from a worker thread that ends with each sync batch
+    import threading
+
+    server = LoopbackServer()
+    worker = threading.Thread(target=server.start)
+    worker.start()
+    worker.join()
+    try:
+        time.sleep(0.5)
+        assert server.running
+        with urllib.request.urlopen(f"{server.base_url}/models", timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        server.stop()
