@@ -24,7 +24,10 @@ import fnmatch
 import hashlib
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -70,9 +73,9 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 class HubError(Exception):
     """An HTTP error answered the way the Hub answers it (status, X-Error-Code, JSON body)."""
 
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, **body: Any):
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.body = status, message, code, body
 
 
 def repo_not_found(repo_id: str) -> HubError:
@@ -237,6 +240,40 @@ class LocalHub:
             repo = self._repo(repo_type, repo_id)
             return [oid for oid, _ in repo.history(repo.resolve(revision))]
 
+    def client_env(self, **extra: str) -> dict[str, str]:
+        """Environment for a client process of this hub: its endpoint, fresh caches, no Xet, no token.
+
+        huggingface_hub and datasets read HF_ENDPOINT and the cache folders once, at import, so a
+        client pointed at this hub is a fresh interpreter started with this environment.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+        home = self.root / "client-home"
+        env.update(HF_ENDPOINT=self.endpoint, HF_HOME=str(home), HF_DATASETS_CACHE=str(home / "datasets"),
+                   HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
+                   HF_DATASETS_DISABLE_PROGRESS_BARS="1")
+        env.update(extra)
+        return env
+
+    def run_client(self, code: str, *args: str, timeout: float = 300, **env: str) -> str:
+        """Run Python ``code`` (with ``args`` as sys.argv[1:]) against this hub; return its stdout."""
+        proc = subprocess.run([sys.executable, "-c", code, *args], env=self.client_env(**env),
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(f"client process failed (exit {proc.returncode}); requests the hub did not "
+                                 f"know: {self.unhandled}\n{proc.stderr[-4000:]}")
+        return proc.stdout
+
+    def load_rows(self, requests: dict[str, dict]) -> dict[str, list[dict]]:
+        """``datasets.load_dataset(**kwargs)`` for each named request, in one client process.
+
+        Every request names a ``split``; ``streaming=True`` is allowed. Returns the rows as dicts.
+        """
+        for key, kwargs in requests.items():
+            if "split" not in kwargs:
+                raise ValueError(f"load request {key!r} has no split; name one (e.g. split='train')")
+        out = self.run_client(_LOAD_ROWS, json.dumps(requests))
+        return json.loads(out.strip().splitlines()[-1])
+
     def stored_paths(self) -> list[Path]:
         """Every file the hub wrote to disk (to check that nothing secret was stored)."""
         return [p for p in self.root.rglob("*") if p.is_file()]
@@ -390,6 +427,14 @@ class LocalHub:
             return parse_front_matter(self._blob_path(entry["sha256"]).read_text())
         except ValueError:
             return None
+
+
+_LOAD_ROWS = """
+import json, sys
+from datasets import load_dataset
+rows = {key: list(load_dataset(**kwargs)) for key, kwargs in json.loads(sys.argv[1]).items()}
+print(json.dumps(rows, default=str))
+"""
 
 
 def parse_front_matter(text: str) -> dict | None:
@@ -586,7 +631,7 @@ class _HubHandler(BaseHTTPRequestHandler):
         headers = {"X-Error-Message": err.message.encode("ascii", "replace").decode()}
         if err.code:
             headers["X-Error-Code"] = err.code
-        self._send(err.status, json.dumps({"error": err.message}).encode(), headers)
+        self._send(err.status, json.dumps({"error": err.message, **err.body}).encode(), headers)
 
     def _guarded(self, op: str, action) -> Any:
         """Run one state-changing or reading action under the hub lock, honouring injected faults."""
@@ -622,8 +667,9 @@ class _HubHandler(BaseHTTPRequestHandler):
         private = payload.get("visibility", "public") != "public" or bool(payload.get("private"))
 
         def action():
-            if (repo_type, repo_id) in self.hub.repos:
-                raise HubError(409, "You already created this repo")
+            if (repo_type, repo_id) in self.hub.repos:  # the Hub says where the existing repo is
+                existing = self.hub.repos[(repo_type, repo_id)]
+                raise HubError(409, "You already created this repo", url=self._repo_url(existing))
             return self.hub._create_repo(repo_type, repo_id, private)
 
         repo = self._guarded("create_repo", action)

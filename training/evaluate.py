@@ -216,7 +216,10 @@ def score(items: list[EvalItem], predictions: dict[str, Any], metrics: str, stri
     elif metrics == "bfcl":
         from training.metrics.bfcl import aggregate_bfcl, score_bfcl_item
 
-        details = [score_bfcl_item(predictions.get(it.id), it.gold) for it in tqdm(items, desc="scoring", unit="item")]
+        details = [score_bfcl_item(predictions[it.id], it.gold) if it.id in predictions else
+                   {"id": it.id, "category": it.gold["category"], "valid": False, "error_type": "missing_prediction",
+                    "error": ["no prediction"]}  # else a missing answer would pass an irrelevance item
+                   for it in tqdm(items, desc="scoring", unit="item")]
         scores = aggregate_bfcl(details)
     else:
         raise SchemaError("--metrics", f"unknown metrics {metrics!r}", f"use one of {', '.join(METRICS)}")

@@ -37,8 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from builders.schema import SchemaError
 from training.metrics.tool_calls import (
@@ -91,10 +90,11 @@ def classify_call(generated: Call, gold: Call, schemas: Mapping[str, dict]) -> s
     return "exact"
 
 
-@dataclass
-class IRMResult:
+class IRMResult(NamedTuple):
+    # a NamedTuple, not a dataclass: OpenRLHF runs this file outside sys.modules, where
+    # dataclasses cannot resolve their string annotations
     reward: float
-    rows: list[str] = field(default_factory=list)  # the table row of every pair and leftover
+    rows: list[str]  # the table row of every pair and leftover
 
 
 def _irm_affinity(generated: Call, gold: Call, schemas: dict) -> tuple:

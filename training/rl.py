@@ -32,10 +32,10 @@ import yaml
 from builders.schema import SchemaError
 from training.metrics.tool_calls import ParseError, gold_calls
 from training.reward import GOLD_COLUMN, grpo_irm_reward
+from training.sft import DEFAULT_LORA, PRESETS_DIR, bf16_available, parse_override
 
 logger = logging.getLogger(__name__)
 
-PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "rl_grpo_tl"
 
 
@@ -66,20 +66,14 @@ class RLPreset:
         return cls(**{"name": path.stem, **data})
 
 
-def _bf16_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 def build_grpo_config(preset: RLPreset, output_dir: str, max_steps: int | None = None,
                       overrides: dict[str, Any] | None = None):
     from trl import GRPOConfig
 
-    kwargs = {"bf16": _bf16_available(), "report_to": "none", **preset.grpo, **(overrides or {})}
+    kwargs = {"bf16": bf16_available(), "report_to": "none", **preset.grpo, **(overrides or {})}
     if max_steps is not None:
         kwargs["max_steps"] = max_steps
-    if kwargs.get("bf16") and not _bf16_available():
+    if kwargs.get("bf16") and not bf16_available():
         logger.warning("bf16 asked for but not available here (no CUDA bf16): training in fp32")
         kwargs["bf16"] = False
     known = {f.name for f in fields(GRPOConfig)}
@@ -151,7 +145,7 @@ def build_trainer(model_path: str, train_dataset, preset: RLPreset, output_dir: 
     peft_config = None
     lora = preset.lora if use_lora is not False else None
     if use_lora and lora is None:
-        lora = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
+        lora = DEFAULT_LORA
     if lora is not None:
         from peft import LoraConfig
 
@@ -159,16 +153,6 @@ def build_trainer(model_path: str, train_dataset, preset: RLPreset, output_dir: 
     logger.info("GRPO on %d prompts, %s", len(dataset), "LoRA" if peft_config else "full fine-tuning")
     return GRPOTrainer(model=model_path, reward_funcs=[grpo_irm_reward], args=args, train_dataset=dataset,
                        processing_class=tokenizer, peft_config=peft_config)
-
-
-def _parse_override(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--set expects key=value, got {text!r}")
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value  # a bare string such as `no` or `all-linear`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--lora", dest="use_lora", action="store_true", default=None,
                       help="train a LoRA adapter (the preset's LoRA settings, or r=16 on all linear layers)")
     lora.add_argument("--full", dest="use_lora", action="store_false", help="full fine-tuning even if the preset has LoRA")
-    p.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[], metavar="KEY=VALUE",
                    help="override a GRPOConfig field, e.g. --set num_generations=4 (repeatable)")
     return p
 

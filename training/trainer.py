@@ -45,24 +45,24 @@ class WeightedSFTTrainer(SFTTrainer):
 
     _tag_names = ["trl", "sft", "weighted-sft"]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, model, args=None, data_collator=None, train_dataset=None, *rest, **kwargs):
+        if args is not None and self._has_weights(train_dataset):
+            unsupported = {
+                "packing=True (packing keeps only input_ids and labels)": args.packing,
+                "truncation_mode='keep_end'": args.max_length is not None and args.truncation_mode != "keep_start",
+                "compute_loss_func": kwargs.get("compute_loss_func") is not None,
+                "label_smoothing_factor > 0": args.label_smoothing_factor > 0,
+            }
+            for what, on in unsupported.items():
+                if on:
+                    raise SchemaError(type(self).__name__, f"per-token weights do not work with {what}",
+                                      "turn it off, or drop the weights column to train as plain SFTTrainer")
+        super().__init__(model, args, data_collator, train_dataset, *rest, **kwargs)
         dc = self.data_collator
         if type(dc) is DataCollatorForLanguageModeling:
             self.data_collator = WeightedDataCollator(
                 pad_token_id=dc.pad_token_id, padding_free=dc.padding_free, return_position_ids=dc.return_position_ids,
                 pad_to_multiple_of=dc.pad_to_multiple_of, return_tensors=dc.return_tensors)
-        if self._has_weights(self.train_dataset):
-            unsupported = {
-                "packing=True (packing keeps only input_ids and labels)": self.args.packing,
-                "truncation_mode='keep_end'": self.args.max_length is not None and self.args.truncation_mode != "keep_start",
-                "compute_loss_func": self.compute_loss_func is not None,
-                "label_smoothing_factor > 0": self.label_smoother is not None,
-            }
-            for what, on in unsupported.items():
-                if on:
-                    raise SchemaError(f"{type(self).__name__}", f"per-token weights do not work with {what}",
-                                      "turn it off, or drop the weights column to train as plain SFTTrainer")
 
     @staticmethod
     def _has_weights(dataset) -> bool:

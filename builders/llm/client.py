@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
 import json
 import logging
 import random
@@ -26,7 +27,7 @@ import time
 import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import openai
@@ -170,6 +171,22 @@ def _describe(exc: Exception) -> tuple[str, bool]:
     return f"{type(exc).__name__}: {exc}", False
 
 
+def http_client(max_connections: int, transport: str = "auto"):
+    """The transport: aiohttp when installed (``openai[aiohttp]``) unless told otherwise, else httpx.
+
+    httpx's pool rescans every idle connection on each request, so past ~64 connections the
+    client, not the server, sets the pace; aiohttp's connector keeps up at 256. The pool is as
+    large as the endpoint's concurrency, so that concurrency is really reached.
+    """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    has_aiohttp = getattr(openai, "DefaultAioHttpClient", None) is not None and importlib.util.find_spec("aiohttp")
+    if transport == "aiohttp" and not has_aiohttp:
+        raise SchemaError("llm endpoint transport 'aiohttp'", "aiohttp is not installed", "pip install 'openai[aiohttp]'")
+    if transport != "httpx" and has_aiohttp:
+        return openai.DefaultAioHttpClient(limits=limits)
+    return openai.DefaultAsyncHttpxClient(limits=limits)
+
+
 def _as_request(request: ChatRequest | Sequence[dict | Message], **fields) -> ChatRequest:
     if isinstance(request, ChatRequest):
         return replace(request, **fields) if fields else request
@@ -229,10 +246,9 @@ class LLMClient:
         if ep.name not in state.clients:
             base_url = await self._base_url(ep)
             if ep.name not in state.clients:
-                limits = httpx.Limits(max_connections=ep.max_concurrency, max_keepalive_connections=ep.max_concurrency)
                 state.clients[ep.name] = openai.AsyncOpenAI(
                     base_url=base_url, api_key=ep.api_key(), max_retries=0, timeout=ep.timeout,
-                    default_headers=ep.headers or None, http_client=openai.DefaultAsyncHttpxClient(limits=limits))
+                    default_headers=ep.headers or None, http_client=http_client(ep.max_concurrency, ep.transport))
                 state.semaphores[ep.name] = asyncio.Semaphore(ep.max_concurrency)
         return state.clients[ep.name], state.semaphores[ep.name]
 

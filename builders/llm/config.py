@@ -19,7 +19,8 @@ simulators on a cheap local one without touching code::
 
 Endpoint keys: ``base_url``, ``api_key_env``, ``max_concurrency``, ``timeout`` (seconds per
 attempt), ``max_attempts``, ``backoff_base`` / ``backoff_max`` (seconds), ``json_mode``
-(``response_format`` | ``json_schema`` | ``tool`` | ``prompt``), ``headers``.
+(``response_format`` | ``json_schema`` | ``tool`` | ``prompt``), ``transport`` (``auto`` |
+``aiohttp`` | ``httpx``; auto takes aiohttp when installed), ``headers``.
 Role keys: ``endpoint``, ``model``, ``temperature``, ``top_p``, ``max_tokens``, ``seed``,
 ``stop``, ``presence_penalty``, ``frequency_penalty``, ``extra_body`` (server-specific
 sampling such as vLLM's ``top_k``). A step asking for a role the preset does not name gets
@@ -36,6 +37,7 @@ from typing import Any
 from builders.schema import SchemaError
 
 JSON_MODES = ("response_format", "json_schema", "tool", "prompt")
+TRANSPORTS = ("auto", "aiohttp", "httpx")
 EMBEDDED_MODEL = "smollm2"
 # sampling settings forwarded to the server; all of them are part of the cache key
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty",
@@ -80,6 +82,7 @@ class EndpointConfig:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     json_mode: str = "response_format"
+    transport: str = "auto"
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -117,8 +120,9 @@ class EndpointConfig:
             _positive(f"{item}.{key}", getattr(cfg, key))
         for key in ("timeout", "backoff_base", "backoff_max"):
             _positive(f"{item}.{key}", getattr(cfg, key), float)
-        if cfg.json_mode not in JSON_MODES:
-            raise SchemaError(f"{item}.json_mode", f"unknown mode {cfg.json_mode!r}", f"use one of {', '.join(JSON_MODES)}")
+        for key, allowed in (("json_mode", JSON_MODES), ("transport", TRANSPORTS)):
+            if getattr(cfg, key) not in allowed:
+                raise SchemaError(f"{item}.{key}", f"unknown value {getattr(cfg, key)!r}", f"use one of {', '.join(allowed)}")
         return cfg
 
 

@@ -130,8 +130,9 @@ def country_from_provider(provider: str) -> str | None:
 
 # --- text --------------------------------------------------------------------------------------
 
-_TAG = re.compile(r"</?(?:p|br|b|i|u|a|em|strong|code|pre|ul|ol|li|div|span|h[1-6]|table|tr|td|th|tbody|thead|"
-                  r"blockquote|dl|dt|dd|sup|sub|hr|img|note|para)\b[^>]*>", re.I)
+_BLOCK_TAG = re.compile(r"</?(?:p|br|pre|ul|ol|li|div|h[1-6]|table|tr|td|th|tbody|thead|blockquote|dl|dt|dd|hr|img|"
+                        r"note|para)\b[^>]*>", re.I)
+_INLINE_TAG = re.compile(r"</?(?:b|i|u|a|em|strong|code|span|sup|sub)\b[^>]*>", re.I)
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
@@ -143,7 +144,7 @@ def clean_text(text: Any, limit: int) -> str:
 
 @lru_cache(maxsize=1 << 16)  # API descriptions repeat a lot
 def _clean_text(text: str, limit: int) -> str:
-    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    text = _SPACE.sub(" ", html.unescape(_INLINE_TAG.sub("", _BLOCK_TAG.sub(" ", text)))).strip()
     if len(text) <= limit:
         return text
     head = text[: limit - 1]
@@ -224,7 +225,7 @@ class Resolver:
         self.config = config or OpenAPIConfig()
         self._targets: dict[str, Any] = {}
         self._memo: dict[tuple, tuple[dict, int, frozenset, int]] = {}
-        self._roots: dict[tuple, dict] = {}
+        self._roots: dict[tuple, tuple[Any, dict]] = {}
         self._walk = _Walk()
         self.cuts: dict[str, int] = {"cycle": 0, "depth": 0, "size": 0}  # markers made (memo hits not counted)
 
@@ -267,10 +268,13 @@ class Resolver:
         for many operations, and a walk from the top always starts from the same state.
         """
         key = (id(node), mode)
-        if key not in self._roots:
-            self._walk = _Walk()
-            self._roots[key] = self._clean(node, item, mode, (), 0, 0)
-        return self._roots[key]
+        hit = self._roots.get(key)
+        if hit is not None and hit[0] is node:  # holding the node keeps its id from being reused
+            return hit[1]
+        self._walk = _Walk()
+        out = self._clean(node, item, mode, (), 0, 0)
+        self._roots[key] = (node, out)
+        return out
 
     def _budget(self, level: int) -> float:
         return _INF if level == 0 else self.config.max_nodes >> (level - 1)
@@ -362,6 +366,7 @@ class Resolver:
 
     def _properties(self, out: dict, props: dict, required: Any, item: str, mode: str, stack: tuple,
                     depth: int, level: int) -> None:
+        self._walk.max_level = max(self._walk.max_level, level)  # the budget check below depends on it
         skip = "readOnly" if mode == "in" else "writeOnly"
         required = [r for r in required if isinstance(r, str) and r in props] if isinstance(required, list) else []
         names = list(dict.fromkeys(required + list(props)))
@@ -383,7 +388,8 @@ class Resolver:
                 continue
             kept[name] = self._clean(sub, item, mode, stack, depth + 1, level)
         out["type"] = out.get("type") or "object"
-        out["properties"] = kept
+        if kept or "x-cut" not in out:
+            out["properties"] = kept
         req = [r for r in dict.fromkeys(required) if r in kept]
         if req:
             out["required"] = req
@@ -397,14 +403,22 @@ class Resolver:
             return self._marker(self.lookup(ref, item), "cycle", ref)
         if len(stack) >= cfg.max_ref_depth:
             return self._marker(self.lookup(ref, item), "depth", ref)
-        if walk.nodes >= self._budget(level):
+        target = self.lookup(ref, item)
+        if isinstance(target, dict) and isinstance(target.get("properties"), dict):
+            walk.max_level = max(walk.max_level, level + 1)  # the check below depends on the next level
+            full = walk.nodes >= self._budget(level + 1)  # an object whose properties would all be cut
+        else:
+            full = walk.nodes >= self._budget(level)
+        if full:
             walk.size_cut = True
-            return self._marker(self.lookup(ref, item), "size", ref)
-        key = (ref, mode, len(stack))
-        hit = self._memo.get(key)
-        if hit is not None:
+            return self._marker(target, "size", ref)
+        key, exact = (ref, mode, len(stack)), (ref, mode, len(stack), level, walk.nodes)
+        for hit, same_start in ((self._memo.get(key), False), (self._memo.get(exact), True)):
+            if hit is None:
+                continue
             out, nodes, reached, rel_level = hit
-            if walk.nodes + nodes < self._budget(level + rel_level) and reached.isdisjoint(stack):
+            fits = same_start or walk.nodes + nodes < self._budget(level + rel_level)
+            if fits and reached.isdisjoint(stack):
                 walk.nodes += nodes
                 walk.reached |= reached
                 walk.max_level = max(walk.max_level, level + rel_level)
@@ -412,9 +426,11 @@ class Resolver:
         outer = self._walk
         self._walk = walk = _Walk(nodes=outer.nodes, max_level=level, reached={ref})
         # inline depth restarts at each ref, so an expansion depends only on (ref, mode, stack)
-        out = self._clean(self.lookup(ref, item), item, mode, stack + (ref,), 0, level)
-        if walk.cycle_floor >= len(stack) and not walk.size_cut:
-            self._memo[key] = (out, walk.nodes - outer.nodes, frozenset(walk.reached), walk.max_level - level)
+        out = self._clean(target, item, mode, stack + (ref,), 0, level)
+        if walk.cycle_floor >= len(stack):
+            # uncut: valid wherever it fits the budget; cut for size: valid from the same start only
+            self._memo[exact if walk.size_cut else key] = (
+                out, walk.nodes - outer.nodes, frozenset(walk.reached), walk.max_level - level)
         outer.nodes = walk.nodes
         outer.cycle_floor = min(outer.cycle_floor, walk.cycle_floor)
         outer.size_cut = outer.size_cut or walk.size_cut

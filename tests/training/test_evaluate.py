@@ -114,6 +114,17 @@ def test_bfcl_report_from_a_predictions_file(tmp_path):
     assert [i["valid"] for i in report["items"]] == [True, True, False]
 
 
+
+@pytest.mark.skipif(importlib.util.find_spec("bfcl_eval") is None, reason="bfcl-eval is not installed")
+def test_a_missing_prediction_fails_even_an_irrelevance_item():
+    from training.evaluate import bfcl_items, score
+
+    items = bfcl_items("bfcl:irrelevance")[:2]
+    report = score(items, {items[0].id: "None of these functions can compute a triangle's area."}, "bfcl")
+    assert [i["valid"] for i in report["items"]] == [True, False]
+    assert report["items"][1]["error_type"] == "missing_prediction"
+
+
 def test_predictions_that_match_no_item_are_an_error(samples, tmp_path):
     preds = _predictions(tmp_path / "p.jsonl", {"other": "x"})
     with pytest.raises(SchemaError, match="match none"):

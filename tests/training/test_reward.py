@@ -149,3 +149,17 @@ def test_openrlhf_reward_func():
     assert torch.allclose(out["scores"], torch.tensor([1.0, 1.75 / 3, 0.0]))
     with pytest.raises(SchemaError, match="openrlhf_label"):
         reward_func(queries[:1], [prompt], ["gold"])
+
+
+def test_openrlhf_loads_the_file_as_it_does(tmp_path):
+    """OpenRLHF runs `--remote_rm_url x.py` with spec_from_file_location, outside sys.modules."""
+    import importlib.util
+
+    import training.reward
+
+    spec = importlib.util.spec_from_file_location("reward_func", training.reward.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    label = module.openrlhf_label({"completion": GOLD, "tools": TOOLS})
+    out = module.reward_func(["Q: " + tag("get_weather", {"city": "Paris", "days": 3})], ["Q: "], [label])
+    assert out["rewards"].tolist() == [1.0]

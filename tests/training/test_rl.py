@@ -94,3 +94,15 @@ def test_lora_option_trains_an_adapter(tiny_model_dir, tmp_path):
     assert isinstance(trainer.model, PeftModel)
     trainer.train()
     assert trainer.state.global_step == 1
+
+
+def test_openrlhf_preparation_from_ppo_md(chat_tokenizers):
+    from training.reward import openrlhf_label, reward_func
+
+    ds = prepare_dataset(ROWS[:2], chat_tokenizers["qwen3"], strip_bos=False)
+    ds = ds.map(lambda r: {"label": openrlhf_label(r)}, remove_columns=["gold_calls", "tools"])
+    assert ds.column_names == ["prompt", "label"]
+    responses = ['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>',
+                 '<tool_call>\n{"name": "get_weather", "arguments": {"town": "Rome"}}\n</tool_call><|im_end|>']
+    out = reward_func([p + r for p, r in zip(ds["prompt"], responses)], ds["prompt"], ds["label"])
+    assert out["rewards"].tolist() == pytest.approx([1.0, -1.3])  # hallucinated `town`, missing `city`

@@ -29,8 +29,9 @@ def test_429_is_retried_honouring_retry_after(server, make_client):
     Reply(status=500), Reply(status=503), Reply(status=502), Reply(drop=True), Reply(body="{not json"),
     Reply(body='{"object": "chat.completion", "choices": []}'), Reply(delay=1.0),
 ], ids=["500", "503", "502", "dropped", "broken-body", "no-choices", "timeout"])
-def test_transient_faults_are_retried(server, make_client, fault):
-    client = make_client(cache=False, timeout=0.3)
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_transient_faults_are_retried(server, make_client, fault, transport):
+    client = make_client(cache=False, timeout=0.3, transport=transport)
     server.script(fault, fault)
     [result] = client.chat_many_sync("judge", [msgs(0)])
     assert result.ok and result.attempts == 3 and result.content == "echo: question 0"

