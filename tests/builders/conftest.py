@@ -20,11 +20,13 @@ def local_hub(tmp_path, monkeypatch) -> Iterator[LocalHub]:
     """A fresh Hub at ``local_hub.endpoint``; ``local_hub.load_rows`` / ``run_client`` read it back.
 
     In this process nothing points at huggingface.co: the token comes only from what a test passes,
-    and huggingface_hub's user-agent registry lookup (a call to the official Hub) is off.
+    and huggingface_hub's user-agent registry lookup (a call to the official Hub) is off. Clients
+    that must see the hub as *the* Hub (``datasets``) run in a subprocess: ``local_hub.client_env()``.
     """
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)  # the local hub is no network
     monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
     hub = LocalHub(tmp_path / "hub").start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 
 import httpx2
 import pytest
@@ -14,6 +15,7 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 
 from builders import hub as hub_module
 from builders.hub import PushError, push_release, read_release
+from tests.local_hub import LocalHub
 
 REPO = "org/toolmind"
 TOKEN = "hf_TestToken0123456789abcdefSECRET"
@@ -256,11 +258,14 @@ def test_endpoint_and_token_come_from_the_environment(local_hub, make_release, m
 
 def test_unreachable_endpoint_is_a_clear_error(make_release, monkeypatch):
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with pytest.raises(PushError) as err:
-        push_release(make_release("0.1.0", V1), REPO, token=TOKEN, endpoint="http://127.0.0.1:9")
+        push_release(make_release("0.1.0", V1), REPO, token=TOKEN, endpoint=endpoint)
 
     message = str(err.value)
-    assert "creating the repo failed" in message and "http://127.0.0.1:9" in message
+    assert "creating the repo failed" in message and endpoint in message
     assert "check the network and HF_ENDPOINT" in message and TOKEN not in message
 
 
@@ -309,3 +314,10 @@ def test_local_hub_answers_errors_like_the_hub(local_hub, make_release):
     assert part.status_code == 206 and part.content == whole.content[4:14]
     assert part.headers["Content-Range"] == f"bytes 4-13/{len(whole.content)}"
     assert httpx2.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
+
+
+def test_local_hub_keeps_its_state_on_disk(local_hub, make_release):
+    pushed = push_release(make_release("0.1.0", V1), REPO, token=TOKEN, endpoint=local_hub.endpoint)
+    with LocalHub(local_hub.root) as reopened:
+        assert reopened.refs(REPO) == local_hub.refs(REPO)
+        assert reopened.files(REPO, pushed.commit) == local_hub.files(REPO)

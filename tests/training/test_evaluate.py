@@ -10,20 +10,8 @@ import sys
 import pytest
 
 from builders.schema import SchemaError
+from tests.training.test_rl import ROWS, TEXT_ROW, _row
 from training.evaluate import main
-
-TOOLS = json.dumps([{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
-
-
-def _msg(role, content=None, tool_calls=None):
-    return {"role": role, "content": content, "reasoning_content": None, "tool_calls": tool_calls,
-            "tool_call_id": None, "name": None}
-
-
-def _call(city):
-    return {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
 
 
 def _write(path, rows):
@@ -40,10 +28,7 @@ def _predictions(path, outputs: dict):
 
 @pytest.fixture
 def samples(tmp_path):
-    rows = [{"id": f"r{i}", "prompt": [_msg("user", f"Weather in {c}?")], "completion": [_msg("assistant", None,
-             [_call(c)])], "tools": TOOLS} for i, c in enumerate(["Paris", "Rome", "Oslo", "Lima"])]
-    rows.append({"id": "t", "prompt": [_msg("user", "Hi")], "completion": [_msg("assistant", "Hello!")], "tools": TOOLS})
-    return _write(tmp_path / "samples.parquet", rows)
+    return _write(tmp_path / "samples.parquet", ROWS + [TEXT_ROW])  # r0..r3: Paris, Rome, Oslo, Lima; t: no call
 
 
 def tag(args):
@@ -79,10 +64,9 @@ def test_itc_report_from_a_predictions_file(tmp_path):
     rows = []
     for i, (query, lang, city) in enumerate([("What is the weather in Paris?", "en", "Paris"),
                                               ("Quel temps fait-il à Lyon aujourd'hui ?", "fr", "Lyon")]):
-        rows.append({"id": f"i{i}", "task_type": "single", "language": lang, "query": query,
-                     "thought": "", "actions": [{"name": "get_weather", "arguments": json.dumps({"city": city})}],
-                     "prompt": [_msg("user", query)], "completion": [_msg("assistant", None, [_call(city)])],
-                     "tools": TOOLS})
+        rows.append(_row(i, city) | {"id": f"i{i}", "task_type": "single", "language": lang, "query": query,
+                                     "thought": "", "actions": [{"name": "get_weather",
+                                                                 "arguments": json.dumps({"city": city})}]})
     data = _write(tmp_path / "itc.parquet", rows)
     preds = _predictions(tmp_path / "p.jsonl", {
         "i0": json.dumps({"Thought": "I will look up the current weather in Paris for the user.",
