@@ -39,7 +39,7 @@ from huggingface_hub import (
     get_session,
     get_token,
 )
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 import builders
@@ -180,9 +180,15 @@ def _xet_policy(endpoint: str) -> Iterator[None]:
             constants.HF_HUB_DISABLE_XET = previous
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def _one_line(error: object, limit: int = 300) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _redacted(text: str, token: str | None) -> str:
+    if token:
+        text = text.replace(token, "***")
+    return _TOKEN_LIKE.sub("hf_***", text)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -200,10 +206,9 @@ class _Pusher:
         self.where = f"dataset repo {repo_id} at {endpoint}"
 
     # --- error handling --------------------------------------------------------------------
-    def _redact(self, text: str) -> str:
-        if self._token:
-            text = text.replace(self._token, "***")
-        return _TOKEN_LIKE.sub("hf_***", text)
+    def _reason(self, exc: BaseException) -> str:
+        """The error on one line, with the token taken out before anything is cut."""
+        return _one_line(_redacted(str(exc), self._token) or type(exc).__name__)
 
     def _advice(self, exc: BaseException) -> str:
         status = _status(exc)
@@ -225,8 +230,7 @@ class _Pusher:
         except PushError:
             raise
         except (httpx2.HTTPError, OSError, ValueError, RuntimeError) as exc:
-            message = f"{what} failed for {self.where}: {_one_line(exc)}; {self._advice(exc)}"
-            raise PushError(self._redact(message)) from None
+            raise PushError(f"{what} failed for {self.where}: {self._reason(exc)}; {self._advice(exc)}") from None
 
     # --- the push --------------------------------------------------------------------------
     def push(self, private: bool) -> PushResult:
@@ -344,12 +348,12 @@ class _Pusher:
                     return  # an earlier attempt did create it (its response was lost)
                 transient = isinstance(exc, httpx2.TransportError) or (_status(exc) or 0) >= 500
                 if transient and attempt < len(delays):
-                    logger.warning("tagging %s failed (%s); retrying", tag, self._redact(_one_line(exc)))
+                    logger.warning("tagging %s failed (%s); retrying", tag, self._reason(exc))
                     continue
                 undone = self._undo(head, commit)
                 advice = self._advice(exc) if _status(exc) in (401, 403) else "run the push again"
-                raise PushError(self._redact(f"tagging {tag} failed for {self.where}: {_one_line(exc)}; {undone}; "
-                                             f"nothing was published; {advice}")) from None
+                raise PushError(f"tagging {tag} failed for {self.where}: {self._reason(exc)}; {undone}; "
+                                f"nothing was published; {advice}") from None
 
     def _undo(self, head: str | None, commit: str) -> str:
         """Put main back where it was before this push's commit; say what was done."""
@@ -364,20 +368,24 @@ class _Pusher:
                 response = get_session().post(
                     f"{self.endpoint}/api/datasets/{self.repo_id}/branch/main",
                     headers=build_hf_headers(token=self._token),
-                    json={"startingPoint": head},
+                    json={"startingPoint": head, "overwrite": True},
                 )
                 hf_raise_for_status(response)
             if self._refs()[0].get("main") == head:
                 return f"main was reset to {head[:10]}"
         logger.warning("could not reset main on %s; restoring its files with a revert commit", self.where)
-        with self._step("restoring main after the failed tag"):
-            before = self._tree(head)
-            after = self._tree(commit)
-            operations = [CommitOperationDelete(path_in_repo=p, is_folder=False) for p in after if p not in before]
-            operations += [CommitOperationCopy(src_path_in_repo=p, path_in_repo=p, src_revision=head)
-                           for p, blob in before.items() if after.get(p) != blob]
-            self.api.create_commit(self.repo_id, operations, commit_message=f"Revert failed release {self.release.tag}",
-                                   repo_type="dataset", revision="main", parent_commit=commit)
+        try:
+            with self._step("restoring main"):
+                before, after = self._tree(head), self._tree(commit)
+                operations = [CommitOperationDelete(path_in_repo=p, is_folder=False) for p in after if p not in before]
+                operations += [CommitOperationCopy(src_path_in_repo=p, path_in_repo=p, src_revision=head)
+                               for p, blob in before.items() if after.get(p) != blob]
+                self.api.create_commit(self.repo_id, operations, repo_type="dataset", revision="main",
+                                       commit_message=f"Revert failed release {self.release.tag}", parent_commit=commit)
+        except PushError as exc:
+            raise PushError(f"tagging {self.release.tag} failed for {self.where} and main could not be put back "
+                            f"({exc}); main holds this release untagged at {commit[:10]}: run the push again to "
+                            "tag it") from None
         return f"main's files were restored to {head[:10]} by a revert commit"
 
     def _tree(self, revision: str) -> dict[str, str]:

@@ -7,8 +7,9 @@ whitespace (the template's separator, which the model never generates). When a r
 prefix of ``full`` the mapping is its length. Some templates change earlier text when messages
 are added (Qwen3 drops the reasoning of turns before the last user query and renders an empty
 ``<think>`` block only on the last turn), so otherwise the two texts are aligned line by line
-(difflib) and the end of the rendering maps through the matching block that ends it; a turn that
-cannot be aligned is an error naming the row. Tokens come from the tokenizer's offset mapping on
+past their common prefix: among the places in ``full`` where the rendering's last line (or its
+unfinished tail) recurs, the one whose preceding lines match the rendering best (difflib, fewest
+unmatched lines) is taken; a turn that cannot be aligned is an error naming the row. Tokens come from the tokenizer's offset mapping on
 ``full``: a token is trained when its first character lies inside a trained span. Nothing is
 searched for in decoded text.
 
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builders.schema import SchemaError
-from training.pkt import W_MAX, key_chars, turn_weights
 from training.data import row_conversation, row_name
+from training.pkt import W_MAX, key_chars, turn_weights
 
 logger = logging.getLogger(__name__)
 
@@ -120,15 +121,22 @@ class ChatEncoder:
             logger.info("chat template takes tool-call arguments as %s", "dicts" if self._dict_arguments else "strings")
         return self._dict_arguments
 
-    def template_messages(self, messages: list[dict]) -> list[dict]:
+    def template_messages(self, messages: list[dict], item: str = "row") -> list[dict]:
         """Messages as the template wants them: arguments stay JSON strings unless it needs dicts."""
         if not any(m.get("tool_calls") for m in messages) or not self._needs_dict_arguments():
             return messages
         out = []
-        for m in messages:
+        for i, m in enumerate(messages):
             if m.get("tool_calls"):
-                m = {**m, "tool_calls": [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"])}}
-                                         for c in m["tool_calls"]]}
+                calls = []
+                for j, c in enumerate(m["tool_calls"]):
+                    try:
+                        arguments = json.loads(c["function"]["arguments"])
+                    except json.JSONDecodeError as exc:
+                        raise SchemaError(f"{item} message {i} tool call {j}", f"arguments are not valid JSON ({exc})",
+                                          "store arguments as a JSON object string") from None
+                    calls.append({**c, "function": {**c["function"], "arguments": arguments}})
+                m = {**m, "tool_calls": calls}
             out.append(m)
         return out
 
@@ -156,7 +164,7 @@ class ChatEncoder:
         return full, spans
 
     def encode(self, messages: list[dict], tools: list[dict], turns: list[int], item: str = "row") -> dict[str, Any]:
-        messages = self.template_messages(messages)
+        messages = self.template_messages(messages, item)
         text, spans = self.spans(messages, tools, turns, item)
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]

@@ -6,6 +6,7 @@ deterministic functions of the request unless a test scripts faults (429 with ``
 5xx, slow replies, dropped connections, broken bodies) for the next requests. Built on asyncio
 streams so it serves hundreds of concurrent requests without becoming the bottleneck.
 
+Step tests get a client on it with ``LLMClient(loopback_config(server.base_url), progress=False)``.
 Run it standalone (the benchmark does, to keep its CPU apart from the client's)::
 
     python -m builders.llm.testing --latency 0.1     # prints the base URL, serves until killed
@@ -208,6 +209,15 @@ class FakeOpenAIServer:
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
         await writer.drain()
+
+
+def loopback_config(base_url: str, cache: str | None = None, model: str = "fake-model", **endpoint):
+    """An ``LLMConfig`` whose every role talks to ``base_url``, with test-sized retry delays."""
+    from builders.llm.config import LLMConfig
+
+    ep = {"base_url": base_url, "backoff_base": 0.01, "backoff_max": 0.05, "timeout": 5.0, **endpoint}
+    return LLMConfig.from_mapping({"cache": cache, "endpoints": {"fake": ep},
+                                   "roles": {"default": {"endpoint": "fake", "model": model, "temperature": 0.0}}})
 
 
 def _merge(default: Reply, scripted: Reply) -> Reply:

@@ -25,7 +25,7 @@ operation becomes one tool with input *and* output schemas. The choices, in one 
   ``nullable`` becomes a ``"null"`` type, object ``allOf`` s are merged, long enums are summarised
   in the description, ``readOnly`` properties leave inputs and ``writeOnly`` ones leave outputs.
 * **Names** come from ``operationId``, else ``<method>_<path>``, sanitised to ``[A-Za-z0-9_.-]``
-  and at most 64 characters; :func:`assign_unique_names` makes them unique within a pool.
+  and at most 64 characters; :func:`unique_names` makes them unique within a pool.
 * **Country** is a proxy from the provider's top-level domain (:func:`country_from_provider`).
 """
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import html
 import logging
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
@@ -181,19 +181,18 @@ def operation_name(op: dict, method: str, path: str) -> str:
     return name or sanitize_name(f"{method}_{path.replace('{', '').replace('}', '')}") or method
 
 
-def assign_unique_names(ops: Iterable[OpenAPIOperation]) -> list[OpenAPIOperation]:
+def unique_names(names: Iterable[str]) -> list[str]:
     """Suffix repeated names with ``_2``, ``_3`` ... in the given order (callers pass a sorted pool)."""
     taken: set[str] = set()
     out = []
-    for op in ops:
-        base = name = op.function.name
-        n = 1
+    for base in names:
+        name, n = base, 1
         while name in taken:
             n += 1
             suffix = f"_{n}"
             name = base[: MAX_NAME_LENGTH - len(suffix)] + suffix
         taken.add(name)
-        out.append(op if name == op.function.name else replace(op, function=replace(op.function, name=name)))
+        out.append(name)
     return out
 
 

@@ -41,11 +41,10 @@ from builders.normalize.openapi import (
     ApiInfo,
     OpenAPIConfig,
     OpenAPIError,
-    OpenAPIOperation,
-    assign_unique_names,
     list_operations,
     normalize_spec,
     spec_info,
+    unique_names,
 )
 from builders.pipeline import PipelineStep, Rejects
 
@@ -269,7 +268,7 @@ class _Sample:
 @dataclass(eq=False)
 class _Entry:
     rank: tuple  # (score, (api, path, method)): unique, so heap entries never compare further
-    op: OpenAPIOperation
+    row: dict
 
 
 class _Rev:
@@ -289,6 +288,7 @@ class _Job:
     """What reading one spec needs besides the file; a worker process gets it once."""
 
     seed: int
+    source: str
     config: OpenAPIConfig
     providers: ProviderFilter
     limit: int | None  # one spec can give at most this many functions (the smaller cap)
@@ -301,7 +301,7 @@ class _SpecResult:
     operations: int = 0
     error: tuple[str, str] | None = None  # (problem, fix) when the spec itself is bad
     filtered: bool = False
-    done: list = field(default_factory=list)  # (rank, operation), ranks ascending
+    done: list = field(default_factory=list)  # (rank, row), ranks ascending; rows pickle cheaply
     rejects: list = field(default_factory=list)  # (item, problem) of operations
 
 
@@ -332,7 +332,7 @@ def _process_spec(job: _Job, spec_file: SpecFile, bounds: tuple) -> _SpecResult:
         if isinstance(op, OpenAPIError):
             result.rejects.append((op.item, op.problem))
             continue
-        result.done.append((ranks[(op.path, op.method)], op))
+        result.done.append((ranks[(op.path, op.method)], op.to_row(job.source)))
         if job.limit is not None and len(result.done) >= job.limit:
             break
     return result
@@ -366,14 +366,15 @@ class OpenAPIFunctionPool(PipelineStep):
                  strict: bool = False, config: OpenAPIConfig | None = None, rejects: Rejects | None = None,
                  workers: int = 1):
         super().__init__(rejects)
-        self.source, self.strict, self.workers = source, strict, max(1, workers)
+        self.strict, self.workers = strict, max(1, workers)
         self.max_per_provider = _check_cap(max_per_provider, "max_per_provider")
         self.max_functions = _check_cap(max_functions, "max_functions")
         caps = [c for c in (self.max_per_provider, self.max_functions) if c is not None]
         self.providers = providers or ProviderFilter(None)
-        self.job = _Job(seed=seed, config=config or OpenAPIConfig(), providers=self.providers,
+        self.job = _Job(seed=seed, source=source, config=config or OpenAPIConfig(), providers=self.providers,
                         limit=min(caps) if caps else None)
         self.reasons: Counter = Counter()
+        self._apis: dict[str, str] = {}  # api id -> the file it came from
         self._buckets: dict[str, _Sample] = defaultdict(lambda: _Sample(self.max_per_provider))
         self._pool = _Sample(self.max_functions)  # the overall cap, over the per-provider samples
 
@@ -397,15 +398,23 @@ class OpenAPIFunctionPool(PipelineStep):
         if result.filtered:
             self.stat("specs_filtered")
             return
+        first = self._apis.setdefault(result.info.api, result.name)
+        if first != result.name:
+            problem = f"declares API {result.info.api!r}, already read from {first}"
+            fix = "give each spec its own info.x-providerName / x-serviceName, or remove the copy"
+            if self.strict:
+                raise SourceError(result.name, problem, fix)
+            self._reject(result.name, problem, result.name)
+            return
         self.stat("operations", result.operations)
         for item, problem in result.rejects:
             self._reject(item, problem, result.name)
         bucket = self._buckets[result.info.provider]
-        for rank, op in result.done:
+        for rank, row in result.done:
             if not (bucket.beats(rank) and self._pool.beats(rank)):
                 break  # ranks ascend within a spec: nothing later in it can get in either
             self.stat("normalized")
-            entry = _Entry(rank, op)
+            entry = _Entry(rank, row)
             dropped = bucket.add(entry)
             if dropped is not None:  # out of its provider's sample, so out of the pool, before adding
                 self._pool.remove(dropped)
@@ -430,12 +439,12 @@ class OpenAPIFunctionPool(PipelineStep):
     def run(self, data: Iterable[SpecFile]) -> Iterator[dict]:
         for result in self._results(data):
             self._merge(result)
-        ops = sorted((e.op for e in self._pool.members), key=lambda op: (op.info.api, op.path, op.method))
-        ops = assign_unique_names(ops)
-        self.stats["kept"] = len(ops)
-        self.stats["with_outputs"] = sum(op.function.outputs is not None for op in ops)
-        for op in ops:
-            yield op.to_row(self.source)
+        rows = sorted((e.row for e in self._pool.members), key=lambda r: (r["api"], r["path"], r["method"]))
+        for row, name in zip(rows, unique_names(r["name"] for r in rows)):
+            row["name"] = name
+        self.stats["kept"] = len(rows)
+        self.stats["with_outputs"] = sum(r["outputs"] is not None for r in rows)
+        yield from rows
 
 
 def build_function_pool(path: Path | str, *, seed: int, max_per_provider: int | None = None,

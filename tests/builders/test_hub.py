@@ -181,6 +181,39 @@ def test_failed_commit_leaves_the_repo_as_it_was(local_hub, make_release):
     assert push_release(make_release("0.2.0", V2), REPO, token=TOKEN, endpoint=local_hub.endpoint).status == "pushed"
 
 
+def test_a_server_echoing_the_token_does_not_leak_it(local_hub, make_release, caplog, no_tag_retry_wait):
+    caplog.set_level(logging.DEBUG)
+    local_hub.inject_fault("tag", status=500, times=2, message=f"rejected Bearer {TOKEN}")
+    local_hub.inject_fault("commit", status=400, message=f"token {TOKEN} may not write here")
+
+    with pytest.raises(PushError) as err:
+        push_release(make_release("0.1.0", V1), REPO, token=TOKEN, endpoint=local_hub.endpoint)
+    assert "may not write here" in str(err.value) and TOKEN not in str(err.value)
+
+    pushed = push_release(make_release("0.1.0", V1), REPO, token=TOKEN, endpoint=local_hub.endpoint)
+    assert pushed.status == "pushed", "the tag succeeds on its third attempt"
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("builders"))
+    assert "rejected Bearer" in ours and TOKEN not in ours
+
+
+def test_a_concurrent_commit_on_main_is_not_overwritten(local_hub, make_release, monkeypatch):
+    push_release(make_release("0.1.0", V1), REPO, token=TOKEN, endpoint=local_hub.endpoint)
+    plan = hub_module._Pusher._operations
+
+    def plan_then_race(self, head):  # someone commits between our read of main and our commit
+        operations = plan(self, head)
+        HfApi(endpoint=local_hub.endpoint, token=TOKEN).upload_file(
+            path_or_fileobj=b"theirs", path_in_repo="notes.txt", repo_id=REPO, repo_type="dataset")
+        return operations
+
+    monkeypatch.setattr(hub_module._Pusher, "_operations", plan_then_race)
+    with pytest.raises(PushError, match="someone else pushed to main meanwhile"):
+        push_release(make_release("0.2.0", V2), REPO, token=TOKEN, endpoint=local_hub.endpoint)
+
+    assert local_hub.files(REPO)["notes.txt"] == b"theirs"
+    assert list(local_hub.refs(REPO)["tags"]) == ["v0.1.0"]
+
+
 def test_failed_file_upload_makes_no_commit(local_hub, make_release):
     local_hub.inject_fault("lfs_upload", status=403, times=-1)
 

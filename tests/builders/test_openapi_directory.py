@@ -201,6 +201,17 @@ def test_a_directory_of_specs_is_strict_and_the_unpacked_package_is_not(tmp_path
     assert len(rejects) == 1 and rejects.items[0]["reason"].startswith("not valid JSON")
 
 
+def test_two_specs_of_one_api_are_refused(tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in ("a.json", "copy.json"):
+        (specs / name).write_text(json.dumps(petstore_spec("a.example.com", "A", n_ops=2)))
+    with pytest.raises(SourceError, match=r"copy.json: declares API 'a.example.com', already read from .*a.json"):
+        pool(specs)
+    rejects = Rejects()
+    assert len(pool(specs, strict=False, rejects=rejects)) == 2 and len(rejects) == 1
+
+
 def test_config_reaches_the_normaliser(tarball):
     rows = pool(tarball, providers=["small0.example.de"], config=OpenAPIConfig(max_description=8))
     assert {r["description"] for r in rows} == {"Find…"}

@@ -139,3 +139,29 @@ def test_bad_inputs_are_named(chat_tokenizers):
     no_tools.chat_template = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
     with pytest.raises(SchemaError, match="does not render assistant tool calls"):
         ChatEncoder(no_tools).encode_row(TRAJECTORY)
+
+
+def test_invalid_arguments_for_a_dict_template_are_named(chat_tokenizers):
+    bad = {**CALL, "function": {"name": "get_weather", "arguments": "{city: Paris"}}
+    row = TRAJECTORY | {"messages": [MESSAGES[0], {"role": "assistant", "content": "", "tool_calls": [bad]}],
+                        "turn_verdicts": [True]}
+    with pytest.raises(SchemaError, match="row 't1' message 1 tool call 0: arguments are not valid JSON"):
+        ChatEncoder(chat_tokenizers["glm4moe"]).encode_row(row)
+
+
+def test_samples_agree_with_trl_tokenization(chat_tokenizers, tmp_path):
+    """Same ids as SFTTrainer's own prompt-completion preparation; same loss tokens but the separator."""
+    from trl import SFTConfig, SFTTrainer
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    tok = chat_tokenizers["qwen3"]
+    row = {"prompt": MESSAGES[:3], "completion": [MESSAGES[3]], "tools": json.dumps(TOOLS)}
+    model = Qwen3ForCausalLM(Qwen3Config(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=1, head_dim=8))
+    trl = SFTTrainer(model=model, processing_class=tok, train_dataset=datasets.Dataset.from_list([row]),
+                     args=SFTConfig(output_dir=str(tmp_path), bf16=False, report_to="none", max_length=None))
+    theirs = trl.train_dataset[0]
+    ours = ChatEncoder(tok).encode_row(row)
+    assert ours["input_ids"] == theirs["input_ids"]
+    assert ours["labels"] == theirs["labels"][:-1] + [IGNORE_INDEX]  # TRL also trains the "\n" after <|im_end|>
+    assert tok.convert_ids_to_tokens(theirs["labels"][-1]) == "Ċ"

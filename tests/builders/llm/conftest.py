@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from builders.llm import LLMClient, LLMConfig
-from builders.llm.testing import FakeOpenAIServer
-
-
-def fake_config(base_url: str, cache: str | None = None, **endpoint) -> LLMConfig:
-    ep = {"base_url": base_url, "backoff_base": 0.01, "backoff_max": 0.05, "timeout": 5.0, **endpoint}
-    return LLMConfig.from_mapping({
-        "cache": cache,
-        "endpoints": {"fake": ep},
-        "roles": {"default": {"endpoint": "fake", "model": "fake-model", "temperature": 0.0}},
-    })
+from builders.llm import LLMClient
+from builders.llm.testing import FakeOpenAIServer, loopback_config
 
 
 @pytest.fixture
@@ -29,7 +20,7 @@ def make_client(server, tmp_path):
 
     def make(cache: bool = True, **endpoint) -> LLMClient:
         path = str(tmp_path / "llm.sqlite") if cache else None
-        client = LLMClient(fake_config(server.base_url, path, **endpoint), progress=False)
+        client = LLMClient(loopback_config(server.base_url, path, **endpoint), progress=False)
         clients.append(client)
         return client
 

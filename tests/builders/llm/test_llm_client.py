@@ -7,7 +7,7 @@ import time
 import pytest
 
 from builders.llm import ChatRequest, LLMClient
-from builders.llm.testing import Reply, echo_reply
+from builders.llm.testing import Reply, echo_reply, loopback_config
 from builders.schema import Message, SchemaError, ToolCall
 
 
@@ -151,11 +151,9 @@ def test_output_is_identical_from_cache_and_from_the_server(server, make_client)
 
 
 def test_api_keys_never_reach_the_cache(server, tmp_path, monkeypatch):
-    from tests.builders.llm.conftest import fake_config
-
     monkeypatch.setenv("TM_FAKE_KEY", "sk-very-secret-123")
     cache = tmp_path / "k.sqlite"
-    with LLMClient(fake_config(server.base_url, str(cache), api_key_env="TM_FAKE_KEY"), progress=False) as client:
+    with LLMClient(loopback_config(server.base_url, str(cache), api_key_env="TM_FAKE_KEY"), progress=False) as client:
         assert client.chat_many_sync("judge", [msgs(0)])[0].ok
     for f in tmp_path.iterdir():
         assert b"sk-very-secret" not in f.read_bytes()

@@ -36,7 +36,7 @@ def test_forced_tool_call_and_json_through_the_embedded_server(tmp_path):
         assert result.ok, result.error
         [call] = result.tool_calls
         assert call.name == "get_weather"
-        assert isinstance(call.parsed_arguments(), dict)
+        assert isinstance(call.parsed_arguments().get("city"), str)  # grammar-constrained: valid JSON, required key
 
         verdict = client.run_sync(client.chat_json(
             "turn_judge", [{"role": "user", "content": "Rate this answer from 0 to 9: 'Paris is in France.'"}],
