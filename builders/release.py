@@ -26,9 +26,11 @@ import yaml
 
 import builders
 from builders.context import BuildContext
+from builders.hub import PushError, push_release
 from builders.parquet import sha256_file, to_table, write_split
 from builders.preset import Preset, PresetError, load_preset
 from builders.schema import SchemaError
+from builders.sources.openapi_directory import SourceError
 from builders.validate import ValidationError, validate_config
 from cards.card import front_matter, render_card
 from cards.stats import config_stats
@@ -205,8 +207,6 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
         print(how_to_load(result), flush=True)
         results.append(result)
     if args.push:
-        from builders.hub import push_release
-
         for result in results:
             repo_id = args.push.format(dataset=result.dataset)
             pushed = push_release(result.folder, repo_id, private=args.private)
@@ -215,33 +215,21 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     return results
 
 
-USER_ERRORS = (PresetError, ReleaseError, ValidationError, SchemaError)
+USER_ERRORS = (PresetError, ReleaseError, ValidationError, SchemaError, SourceError, PushError)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    errors = USER_ERRORS + _optional_errors()
     try:
         run(args)
-    except errors as exc:
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; nothing was released (run again to resume)", file=sys.stderr)
         return 130
     return 0
-
-
-def _optional_errors() -> tuple[type[Exception], ...]:
-    """Errors of the source and Hub layers, which are user-facing too."""
-    found = []
-    for module, name in (("builders.sources.openapi_directory", "SourceError"), ("builders.hub", "PushError")):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
 
 
 if __name__ == "__main__":

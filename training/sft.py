@@ -6,9 +6,9 @@
 The rows (``samples`` or ``trajectories``, see ``training.data``) go through the model's chat
 template with their tools; ``training.masks`` turns them into ``input_ids``, ``labels`` (loss on
 the completion, or on every assistant turn whose verdict is True) and PKT ``weights``, and
-``training.trainer.WeightedSFTTrainer`` trains on them: LoRA (peft) or full fine-tuning, bf16 on
-a GPU that has it, fp32 elsewhere. The presets in ``training/presets/sft_*.yaml`` hold the SFT
-hyperparameters of the three papers.
+``training.trainer.WeightedSFTTrainer`` trains on them: LoRA (peft) or full fine-tuning, bf16
+autocast over fp32 weights (TRL's default) on a GPU that has it, fp32 elsewhere. The presets in
+``training/presets/sft_*.yaml`` hold the SFT hyperparameters of the three papers.
 """
 
 from __future__ import annotations
@@ -88,8 +88,7 @@ def build_sft_config(preset: SFTPreset, output_dir: str, overrides: dict[str, An
 def build_trainer(model_path: str, train_dataset, preset: SFTPreset, output_dir: str,
                   overrides: dict[str, Any] | None = None, use_lora: bool | None = None):
     """A WeightedSFTTrainer over an already loaded contract dataset."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from training.masks import ChatEncoder
     from training.trainer import WeightedSFTTrainer
@@ -99,7 +98,6 @@ def build_trainer(model_path: str, train_dataset, preset: SFTPreset, output_dir:
     if len(encoded) == 0:
         raise SchemaError("SFT dataset", "has no row with a trained token", "check the verdicts and max_length")
     args = build_sft_config(preset, output_dir, overrides)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if args.bf16 else torch.float32)
     lora = preset.lora if use_lora is not False else None
     if use_lora and lora is None:
         lora = DEFAULT_LORA
@@ -111,7 +109,8 @@ def build_trainer(model_path: str, train_dataset, preset: SFTPreset, output_dir:
     n_tokens = sum(sum(x != -100 for x in labels) for labels in encoded["labels"])
     logger.info("SFT on %d rows (%d trained tokens), %s, PKT %s", len(encoded), n_tokens,
                 "LoRA" if peft_config else "full fine-tuning", "on" if preset.masks.pkt else "off")
-    return WeightedSFTTrainer(model=model, args=args, train_dataset=encoded, processing_class=tokenizer,
+    # TRL loads the model: fp32 master weights (bf16 autocast on GPU) unless the preset's model_init_kwargs say otherwise
+    return WeightedSFTTrainer(model=model_path, args=args, train_dataset=encoded, processing_class=tokenizer,
                               peft_config=peft_config)
 
 

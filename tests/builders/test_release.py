@@ -152,3 +152,36 @@ def test_shards_are_bounded(tmp_path):
     assert len(shards) > 1
     assert all(s.name.endswith(f"-of-{len(shards):05d}.parquet") for s in shards)
     assert pl.read_parquet(shards).height == 800
+
+
+def test_release_push_and_load_back_by_name_and_version_tag(tmp_path, openapi_tarball, local_hub, monkeypatch, capsys):
+    """The maintainer's path: build, push to a Hub, and a user's load_dataset gets exactly what was built."""
+    monkeypatch.setenv("HF_ENDPOINT", local_hub.endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_release_test_token")
+    preset = write_preset(tmp_path, openapi_tarball)
+    assert main(["--preset", str(preset), "--push", "org/{dataset}"]) == 0
+    out = capsys.readouterr().out
+    assert "pushed toolmind v0.1.0 to org/toolmind (pushed, tag v0.1.0)" in out
+    built_v1 = pl.read_parquet(tmp_path / "out" / "toolmind" / "v0.1.0" / "data" / "functions" / "*.parquet")
+
+    v2 = write_preset(tmp_path, openapi_tarball, version="0.2.0",
+                      datasets={"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": 2}}}})
+    assert main(["--preset", str(v2), "--push", "org/toolmind"]) == 0
+    built_v2 = pl.read_parquet(tmp_path / "out" / "toolmind" / "v0.2.0" / "data" / "functions" / "*.parquet")
+    assert built_v2.height < built_v1.height
+
+    rows = local_hub.load_rows({
+        "latest": {"path": "org/toolmind", "split": "train"},
+        "v1": {"path": "org/toolmind", "name": "functions", "split": "train", "revision": "v0.1.0"},
+        "v2": {"path": "org/toolmind", "name": "functions", "split": "train", "revision": "v0.2.0"},
+        "itc": {"path": "org/itc", "name": "apis", "split": "train", "revision": "v0.1.0", "streaming": True},
+    })
+    assert rows["v1"] == built_v1.to_dicts()
+    assert rows["v2"] == rows["latest"] == built_v2.to_dicts()
+    itc_built = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "*.parquet")
+    assert rows["itc"] == itc_built.to_dicts()
+    assert local_hub.unhandled == []
+
+    # pushing the same release again changes nothing on the Hub
+    assert main(["--preset", str(v2), "--push", "org/toolmind"]) == 0
+    assert "(unchanged, tag v0.2.0)" in capsys.readouterr().out
