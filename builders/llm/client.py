@@ -396,8 +396,11 @@ class LLMClient:
         messages = api_messages(request.messages)
         if mode in ("prompt", "response_format") and not any("json" in str(m.get("content", "")).lower() for m in messages):
             # OpenAI refuses json_object unless the prompt says JSON; weak models need telling anyway
-            last = next(i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] in ("user", "system"))
-            messages[last] = {**messages[last], "content": f"{messages[last]['content']}\n\n{prompt_suffix(schema)}".strip()}
+            last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] in ("user", "system")), None)
+            if last is None:
+                messages.append({"role": "user", "content": prompt_suffix(schema)})
+            else:
+                messages[last] = {**messages[last], "content": f"{messages[last]['content']}\n\n{prompt_suffix(schema)}".strip()}
         return replace(request, messages=messages, **extra)
 
     async def chat_json(self, role: str, request: ChatRequest | Sequence[dict | Message], schema: dict | None = None,

@@ -84,7 +84,7 @@ class EmbeddedServer:
     """A llama.cpp server child process; use as a context manager or call ``start``/``stop``."""
 
     def __init__(self, model_path: str | Path | None = None, chat_format: str = "chatml-function-calling",
-                 n_ctx: int = 4096, host: str = "127.0.0.1", port: int | None = None,
+                 n_ctx: int = 8192, host: str = "127.0.0.1", port: int | None = None,
                  startup_timeout: float = 180.0, extra_args: tuple[str, ...] = (), extra_buffers: bool = False):
         self.model_path = Path(model_path) if model_path else None
         self.chat_format, self.n_ctx, self.host, self.port = chat_format, n_ctx, host, port

@@ -7,15 +7,17 @@ operation becomes one tool with input *and* output schemas. The choices, in one 
   the operation's override) plus the request body. Cookie parameters and credentials (header or
   query API keys named by the spec's ``securitySchemes``, ``Authorization`` and AWS SigV4 headers)
   are dropped: the runtime supplies them, not the model.
-* **Request body**: the JSON media type is used (``application/json``, ``*/*+json``), else form
-  data. An object body with properties is *flattened*: each property becomes a top-level argument,
-  because that is how callers (and ToolMind's parameter matching) see them. A body property whose
-  name a parameter already holds is renamed ``body_<name>``. Any other body (array, scalar,
-  free-form map, ``oneOf``) is one argument named ``body``. Flattened body properties are required
+* **Request body**: the JSON media type is used (``application/json``, ``application/*+json``),
+  else form data, else any other type as one string argument. An object body with properties is
+  *flattened*: each property becomes a top-level argument, because that is how callers (and
+  ToolMind's parameter matching) see them. A body property whose name a parameter already holds
+  is renamed ``body_<name>``. Any other body (array, scalar, free-form map, ``oneOf``) is one
+  argument named ``body``. Flattened body properties are required
   only when the body is (``requestBody.required``). :attr:`OpenAPIOperation.locations` maps every
   argument back to where it goes, so an executor can rebuild the HTTP request.
 * **Outputs** are the schema of the first success response that has one: 200, 201, the other
-  2xx codes in order, ``2XX``, then ``default``; JSON media types first.
+  2xx codes in order, ``2XX``, then ``default`` (only when no 2xx is declared); JSON media types
+  first, then any media type with a schema (e.g. AWS's XML responses). None when there is none.
 * **$refs**: internal JSON pointers (``#/components/...``, ``#/paths/...``) are inlined. A ref that
   is already being expanded (a cycle) or nested deeper than ``max_ref_depth``, or a node past the
   schema's size budget (see :class:`Resolver`), is cut to a marker ``{"type": ..., "x-cut":
@@ -32,7 +34,6 @@ operation becomes one tool with input *and* output schemas. The choices, in one 
 from __future__ import annotations
 
 import html
-import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,8 +41,6 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
 from builders.schema import JSON_TYPES, Function, SchemaError, dumps
-
-logger = logging.getLogger(__name__)
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 MAX_NAME_LENGTH = 64  # the OpenAI tools API limit

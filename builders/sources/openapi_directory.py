@@ -364,9 +364,9 @@ class OpenAPIFunctionPool(PipelineStep):
     def __init__(self, *, seed: int, source: str, max_per_provider: int | None = None,
                  max_functions: int | None = None, providers: ProviderFilter | None = None,
                  strict: bool = False, config: OpenAPIConfig | None = None, rejects: Rejects | None = None,
-                 workers: int = 1):
+                 workers: int = 1, progress: bool = False, desc: str = "openapi specs"):
         super().__init__(rejects)
-        self.strict, self.workers = strict, max(1, workers)
+        self.strict, self.workers, self.progress, self.desc = strict, max(1, workers), progress, desc
         self.max_per_provider = _check_cap(max_per_provider, "max_per_provider")
         self.max_functions = _check_cap(max_functions, "max_functions")
         caps = [c for c in (self.max_per_provider, self.max_functions) if c is not None]
@@ -420,16 +420,22 @@ class OpenAPIFunctionPool(PipelineStep):
                 self._pool.remove(dropped)
             self._pool.add(entry)
 
+    def _progress(self, data: Iterable[SpecFile]) -> Iterable[SpecFile]:
+        return tqdm(data, desc=self.desc, unit="spec", disable=not self.progress)
+
     def _results(self, data: Iterable[SpecFile]) -> Iterator[_SpecResult]:
         if self.workers == 1:
-            for spec_file in data:
+            for spec_file in self._progress(data):
                 yield _process_spec(self.job, spec_file, self._bounds(spec_file))
             return
+        # fork (no re-import of the caller's __main__), with the workers started before the progress
+        # bar's monitor thread exists: forking a process that runs threads can deadlock
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
                                  initializer=_init_worker, initargs=(self.job,)) as executor:
+            executor.submit(int).result()  # starts every worker now
             pending: deque = deque()
-            for spec_file in data:
+            for spec_file in self._progress(data):
                 pending.append(executor.submit(_process_in_worker, spec_file, self._bounds(spec_file)))
                 if len(pending) >= 2 * self.workers:  # a small window keeps memory and the bounds fresh
                     yield pending.popleft().result()
@@ -440,7 +446,7 @@ class OpenAPIFunctionPool(PipelineStep):
         for result in self._results(data):
             self._merge(result)
         rows = sorted((e.row for e in self._pool.members), key=lambda r: (r["api"], r["path"], r["method"]))
-        for row, name in zip(rows, unique_names(r["name"] for r in rows)):
+        for row, name in zip(rows, unique_names(r["name"] for r in rows), strict=True):
             row["name"] = name
         self.stats["kept"] = len(rows)
         self.stats["with_outputs"] = sum(r["outputs"] is not None for r in rows)
@@ -467,9 +473,9 @@ def build_function_pool(path: Path | str, *, seed: int, max_per_provider: int | 
     step = OpenAPIFunctionPool(seed=seed, source=source_version(path), max_per_provider=max_per_provider,
                                max_functions=max_functions, providers=filt,
                                strict=not npm if strict is None else strict,
-                               config=config, rejects=rejects, workers=workers)
-    files = tqdm(iter_spec_files(path, filt), desc=f"openapi specs ({path.name})", unit="spec", disable=not progress)
-    rows = list(step.run(files))
+                               config=config, rejects=rejects, workers=workers, progress=progress,
+                               desc=f"openapi specs ({path.name})")
+    rows = list(step.run(iter_spec_files(path, filt)))
     for pattern in filt.unmatched():
         logger.warning("providers pattern %r matched no provider in %s", pattern, path)
     s = step.stats

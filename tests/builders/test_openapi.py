@@ -58,7 +58,8 @@ COMPONENTS = {
                                                                                           "maximum": 100}},
     },
     "requestBodies": {
-        "PetBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}},
+        "PetBody": {"required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}},
     },
     "responses": {
         "PetList": {"description": "pets", "content": {"application/json": {"schema": {
