@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
         raise ReleaseError(f"--push {args.push} names one repo but {len(names)} datasets are selected; "
                            "pass --datasets NAME or use {dataset} in the repo name")
     output_dir = Path(args.output_dir or preset.output_dir)
-    ctx = BuildContext(preset=preset, root=Path.cwd())
+    ctx = BuildContext(preset=preset)
     results = []
     for name in names:
         result = release_dataset(ctx, name, output_dir)
