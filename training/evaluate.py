@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,6 +28,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from builders.schema import SchemaError
+from training.cli import add_dataset_arguments, load_rows, make_parser, parse_args, run_main
 from training.metrics.tool_calls import (
     ParseError,
     aggregate_single_turn,
@@ -110,11 +110,7 @@ def load_items(dataset: str, metrics: str, config: str | None, split: str, revis
         if metrics == "bfcl":
             raise SchemaError(f"dataset {dataset!r}", "--metrics bfcl scores only the bfcl-eval data",
                               "pass the dataset as bfcl:<category>[,<category>...]")
-        from training.data import load_split
-
-        ds = load_split(dataset, config=config, split=split, revision=revision)
-        if limit:
-            ds = ds.select(range(min(limit, len(ds))))
+        ds = load_rows(dataset, config=config, split=split, revision=revision, limit=limit)
         items = contract_items(ds, metrics)
     return items[:limit] if limit else items
 
@@ -250,9 +246,8 @@ def format_table(report: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Predictions file: JSON lines {\"id\": ..., \"output\": ...}.")
+    p = make_parser("python -m training.evaluate", __doc__,
+                    epilog="Predictions file: JSON lines {\"id\": ..., \"output\": ...}.")
     p.add_argument("dataset", help="release folder, data file or Hub id of a contract dataset, "
                                    "or bfcl:<category>[,<category>...] for the bfcl-eval data")
     source = p.add_mutually_exclusive_group(required=True)
@@ -260,10 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--predictions", help="JSONL file of {id, output} to score instead of generating")
     p.add_argument("--metrics", choices=METRICS, help="default: bfcl for bfcl: data, itc for rows with "
                                                        "`actions`, else tl")
-    p.add_argument("--config", help="dataset config (e.g. samples)")
-    p.add_argument("--split", default="test", help="dataset split (default: test)")
-    p.add_argument("--revision", help="Hub revision (release tag)")
-    p.add_argument("--limit", type=int, help="score only the first N items")
+    add_dataset_arguments(p, config_help="dataset config (e.g. samples)", split="test",
+                          limit_help="score only the first N items")
     p.add_argument("--output", default="eval_report.json", help="where to write the JSON report")
     p.add_argument("--save-predictions", help="where to write generated predictions (default: next to the report)")
     p.add_argument("--max-new-tokens", type=int, default=512)
@@ -278,14 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _infer_metrics(dataset: str, config: str | None, split: str, revision: str | None) -> str:
     if dataset.startswith(BFCL_PREFIX):
         return "bfcl"
-    from training.data import load_split
-
-    return "itc" if "actions" in load_split(dataset, config=config, split=split, revision=revision).column_names else "tl"
+    columns = load_rows(dataset, config=config, split=split, revision=revision).column_names
+    return "itc" if "actions" in columns else "tl"
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(build_parser(), argv)
     metrics = args.metrics or _infer_metrics(args.dataset, args.config, args.split, args.revision)
     items = load_items(args.dataset, metrics, args.config, args.split, args.revision, args.limit)
     logger.info("%d items to score with %s metrics", len(items), metrics)
@@ -309,7 +300,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SchemaError as exc:
-        sys.exit(f"error: {exc}")
+    run_main(main)

@@ -22,17 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from builders.schema import SchemaError
+from training import cli
 from training.metrics.tool_calls import ParseError, gold_calls
 from training.reward import GOLD_COLUMN, grpo_irm_reward
-from training.sft import DEFAULT_LORA, PRESETS_DIR, bf16_available, parse_override
 
 logger = logging.getLogger(__name__)
 
@@ -40,48 +36,21 @@ DEFAULT_PRESET = "rl_grpo_tl"
 
 
 @dataclass
-class RLPreset:
+class RLPreset(cli.Preset, kind="RL", prefix="rl_"):
     """An RL recipe: GRPOConfig arguments, optional LoRA, chat-template options."""
 
-    name: str
-    description: str = ""
     grpo: dict[str, Any] = field(default_factory=dict)  # keyword arguments of trl.GRPOConfig
     lora: dict[str, Any] | None = None  # keyword arguments of peft.LoraConfig; None = full fine-tuning
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, name_or_path: str) -> "RLPreset":
-        path = Path(name_or_path)
-        if not path.suffix:
-            path = PRESETS_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            known = sorted(p.stem for p in PRESETS_DIR.glob("rl_*.yaml"))
-            raise SchemaError(f"RL preset {name_or_path!r}", "was not found", f"use one of {known} or a YAML path")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        allowed = {f.name for f in fields(cls)}
-        unknown = set(data) - allowed
-        if unknown:
-            raise SchemaError(f"RL preset {path.name}", f"has unknown keys {sorted(unknown)}",
-                              f"use only {sorted(allowed)}")
-        return cls(**{"name": path.stem, **data})
 
 
 def build_grpo_config(preset: RLPreset, output_dir: str, max_steps: int | None = None,
                       overrides: dict[str, Any] | None = None):
     from trl import GRPOConfig
 
-    kwargs = {"bf16": bf16_available(), "report_to": "none", **preset.grpo, **(overrides or {})}
-    if max_steps is not None:
-        kwargs["max_steps"] = max_steps
-    if kwargs.get("bf16") and not bf16_available():
-        logger.warning("bf16 asked for but not available here (no CUDA bf16): training in fp32")
-        kwargs["bf16"] = False
-    known = {f.name for f in fields(GRPOConfig)}
-    unknown = set(kwargs) - known
-    if unknown:
-        raise SchemaError(f"GRPO settings of preset {preset.name!r}", f"unknown GRPOConfig fields {sorted(unknown)}",
-                          "check the names against trl.GRPOConfig")
-    return GRPOConfig(output_dir=output_dir, **kwargs)
+    overrides = {**(overrides or {}), **({} if max_steps is None else {"max_steps": max_steps})}
+    return cli.trl_config(GRPOConfig, preset.grpo, overrides, output_dir,
+                          f"GRPO settings of preset {preset.name!r}")
 
 
 def render_prompt(tokenizer, messages: list[dict], tools: list[dict], chat_template_kwargs: dict | None = None,
@@ -142,50 +111,26 @@ def build_trainer(model_path: str, train_dataset, preset: RLPreset, output_dir: 
         tokenizer.pad_token = tokenizer.eos_token
     dataset = prepare_dataset(train_dataset, tokenizer, preset.chat_template_kwargs)
     args = build_grpo_config(preset, output_dir, max_steps, overrides)
-    peft_config = None
-    lora = preset.lora if use_lora is not False else None
-    if use_lora and lora is None:
-        lora = DEFAULT_LORA
-    if lora is not None:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
+    peft_config = cli.lora_config(preset.lora, use_lora)
     logger.info("GRPO on %d prompts, %s", len(dataset), "LoRA" if peft_config else "full fine-tuning")
     return GRPOTrainer(model=model_path, reward_funcs=[grpo_irm_reward], args=args, train_dataset=dataset,
                        processing_class=tokenizer, peft_config=peft_config)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.rl", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", help="release folder, data file or Hub id of a contract dataset (samples shape)")
-    p.add_argument("--model", required=True, help="local model folder (typically the SFT checkpoint)")
-    p.add_argument("--config", default=None, help="dataset config (e.g. samples)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--revision", help="Hub revision (release tag)")
-    p.add_argument("--preset", default=DEFAULT_PRESET,
-                   help=f"preset name in training/presets or a YAML path (default: {DEFAULT_PRESET})")
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--limit", type=int, help="use only the first N rows")
-    lora = p.add_mutually_exclusive_group()
-    lora.add_argument("--lora", dest="use_lora", action="store_true", default=None,
-                      help="train a LoRA adapter (the preset's LoRA settings, or r=16 on all linear layers)")
-    lora.add_argument("--full", dest="use_lora", action="store_false", help="full fine-tuning even if the preset has LoRA")
-    p.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[], metavar="KEY=VALUE",
-                   help="override a GRPOConfig field, e.g. --set num_generations=4 (repeatable)")
+    p = cli.make_parser("python -m training.rl", __doc__)
+    cli.add_run_arguments(p, dataset_help="release folder, data file or Hub id of a contract dataset (samples shape)",
+                          config_help="dataset config (e.g. samples)",
+                          model_help="local model folder (typically the SFT checkpoint)", preset_default=DEFAULT_PRESET,
+                          set_help="override a GRPOConfig field, e.g. --set num_generations=4 (repeatable)")
     return p
 
 
 def main(argv: list[str] | None = None):
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from training.data import load_split
-
+    args = cli.parse_args(build_parser(), argv)
     preset = RLPreset.load(args.preset)
-    ds = load_split(args.dataset, config=args.config, split=args.split, revision=args.revision)
-    if args.limit:
-        ds = ds.select(range(min(args.limit, len(ds))))
+    ds = cli.load_rows(args.dataset, config=args.config, split=args.split, revision=args.revision,
+                       limit=args.limit)
     trainer = build_trainer(args.model, ds, preset, args.output_dir, args.max_steps, dict(args.overrides),
                             args.use_lora)
     trainer.train()
@@ -195,7 +140,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SchemaError as exc:
-        sys.exit(f"error: {exc}")
+    cli.run_main(main)

@@ -173,13 +173,19 @@ def _parse_tool_call_block(block: str, index: int) -> Call:
             raise ParseError(f"{where}: malformed <function=...> element")
         args = {k: _xml_value(v) for k, v in _XML_PARAM_RE.findall(match.group(2))}
         return Call(match.group(1), args)
-    try:
-        obj = json.loads(block)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"{where} is not JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise ParseError(f"{where} must hold one JSON object, got {type(obj).__name__}")
-    return _call_from_obj(obj, where)
+    return _call_from_obj(_json_object(block, where), where)
+
+
+def _json_object(value: Any, where: str) -> dict:
+    """``value``, or the JSON text it holds, as an object: a call and its arguments must be one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ParseError(f"{where}: must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _xml_value(raw: str) -> Any:
@@ -237,14 +243,7 @@ def _call_from_obj(obj: dict, where: str) -> Call:
     args = obj.get("arguments", obj.get("parameters", {}))
     if args is None or args == "":
         args = {}
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except json.JSONDecodeError as exc:
-            raise ParseError(f"{where} to {name!r}: arguments are not valid JSON ({exc})") from None
-    if not isinstance(args, dict):
-        raise ParseError(f"{where} to {name!r}: arguments must be an object, got {type(args).__name__}")
-    return Call(name.strip(), args)
+    return Call(name.strip(), _json_object(args, f"{where} to {name!r}, arguments"))
 
 
 # -- Python-style call lists ------------------------------------------------------------------
