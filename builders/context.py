@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builders.llm import LLMClient, LLMConfig
 from builders.pipeline import Rejects
 from builders.preset import Preset, PresetError
 
@@ -22,6 +23,24 @@ class BuildContext:
     source_versions: dict[str, str] = field(default_factory=dict)
     sources_used: set = field(default_factory=set)
     _pools: dict = field(default_factory=dict)
+    _llm: LLMClient | None = None
+
+    def __post_init__(self):
+        # a bad llm mapping fails before any work, not when the first step asks for a model
+        self.llm_config = LLMConfig.from_mapping(self.preset.llm or None)
+
+    def llm(self) -> LLMClient:
+        """The chat client every step of this release shares; the embedded server starts on first use only."""
+        if self._llm is None:
+            self._llm = LLMClient(self.llm_config, rejects=self.rejects, seed=self.seed)
+        return self._llm
+
+    def close(self) -> None:
+        """Report LLM usage and stop the embedded server, if a step started one."""
+        if self._llm is not None:
+            self._llm.report()
+            self._llm.close()
+            self._llm = None
 
     @property
     def seed(self) -> int:
@@ -63,3 +82,5 @@ class BuildContext:
     def start_dataset(self) -> None:
         self.rejects = Rejects()
         self.sources_used = set()
+        if self._llm is not None:
+            self._llm.rejects = self.rejects

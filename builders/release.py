@@ -202,10 +202,13 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     output_dir = Path(args.output_dir or preset.output_dir)
     ctx = BuildContext(preset=preset)
     results = []
-    for name in names:
-        result = release_dataset(ctx, name, output_dir)
-        print(how_to_load(result), flush=True)
-        results.append(result)
+    try:
+        for name in names:
+            result = release_dataset(ctx, name, output_dir)
+            print(how_to_load(result), flush=True)
+            results.append(result)
+    finally:
+        ctx.close()
     if args.push:
         for result in results:
             repo_id = args.push.format(dataset=result.dataset)
