@@ -8,7 +8,7 @@ from pathlib import Path
 
 from builders.llm import LLMClient, LLMConfig
 from builders.pipeline import Rejects
-from builders.preset import Preset, PresetError
+from builders.preset import Preset, PresetError, option
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ class BuildContext:
     rejects: Rejects = field(default_factory=Rejects)
     source_versions: dict[str, str] = field(default_factory=dict)
     sources_used: set = field(default_factory=set)
+    pools_used: set = field(default_factory=set)
     _pools: dict = field(default_factory=dict)
     _llm: LLMClient | None = None
 
@@ -63,24 +64,29 @@ class BuildContext:
         if unknown:
             raise PresetError(f"preset {self.preset.path} {where}: unknown option {unknown[0]!r}; "
                               f"expected one of {', '.join(POOL_OPTIONS)}")
+        caps = {k: option(options, k, int, where, "a whole number or null") for k in ("max_per_provider", "max_functions")}
+        for k, v in caps.items():
+            if v is not None and v < 1:
+                raise PresetError(f"preset {self.preset.path} {where}.{k}: {v} must be at least 1 (or null for no cap)")
+        providers = option(options, "providers", list, where, "a list of provider globs")
         key = (source, tuple(sorted((k, repr(v)) for k, v in options.items())))
         if key not in self._pools:
             path = self.source_path(source, where)
             pool_rejects = Rejects()
-            rows = build_function_pool(path, seed=self.seed, rejects=pool_rejects,
-                                       max_per_provider=options.get("max_per_provider"),
-                                       max_functions=options.get("max_functions"),
-                                       providers=options.get("providers"))
+            rows = build_function_pool(path, seed=self.seed, rejects=pool_rejects, providers=providers, **caps)
             self._pools[key] = (rows, pool_rejects)
             self.source_versions[source] = source_version(path)
         rows, pool_rejects = self._pools[key]
         # a pool's rejects belong to every dataset built from it, so each release folder is self-contained
-        self.rejects.items.extend(pool_rejects.items)
+        if key not in self.pools_used:
+            self.rejects.items.extend(pool_rejects.items)
+            self.pools_used.add(key)
         self.sources_used.add(source)
         return rows
 
     def start_dataset(self) -> None:
         self.rejects = Rejects()
         self.sources_used = set()
+        self.pools_used = set()
         if self._llm is not None:
             self._llm.rejects = self.rejects

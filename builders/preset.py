@@ -29,7 +29,6 @@ class SourceConfig:
     name: str
     kind: str
     path: str
-    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +39,7 @@ class DatasetConfig:
     languages: list[str]
     configs: dict[str, dict]
     description: str = ""
+    repo_id: str = ""
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Preset:
 
 _TOP_KEYS = {"name", "version", "seed", "output_dir", "max_shard_bytes", "sources", "datasets", "llm", "description"}
 _SOURCE_KEYS = {"kind", "path"}
-_DATASET_KEYS = {"pretty_name", "license", "languages", "configs", "description"}
+_DATASET_KEYS = {"pretty_name", "license", "languages", "configs", "description", "repo_id"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?\s*$", re.I)
 
 
@@ -105,6 +105,22 @@ def _check_keys(d: dict, allowed: set, where: str) -> None:
         raise PresetError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}")
 
 
+def _typed(value: Any, kind: type | tuple, where: str, expect: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise PresetError(f"{where}: {value!r} is not {expect}")
+    return value
+
+
+def _mapping(value: Any, where: str, expect: str) -> dict:
+    return _typed({} if value is None else value, dict, where, expect)
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise PresetError(f"{where}: {value!r} is not a list of strings; write e.g. [en, zh]")
+    return value
+
+
 def parse_preset(raw: Any, path: Path) -> Preset:
     where = f"preset {path}"
     if not isinstance(raw, dict):
@@ -113,20 +129,27 @@ def parse_preset(raw: Any, path: Path) -> Preset:
     for key in ("name", "version", "datasets"):
         if key not in raw:
             raise PresetError(f"{where}: missing required key {key!r}; see builders/presets/default.yaml")
+    name = _typed(raw["name"], str, f"{where} name", "a string")
     version = str(raw["version"])
     if not SEMVER.match(version):
         raise PresetError(f"{where}: version {version!r} is not semver; write MAJOR.MINOR.PATCH such as 0.1.0")
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise PresetError(f"{where}: seed {seed!r} must be an integer")
+    output_dir = _typed(raw.get("output_dir", "releases"), str, f"{where} output_dir", "a folder path")
+    max_shard_bytes = _size(raw.get("max_shard_bytes", "256MB"), f"{where} max_shard_bytes")
+    if max_shard_bytes < 1024:
+        raise PresetError(f"{where} max_shard_bytes: {raw.get('max_shard_bytes')!r} is too small; give at least 1KB")
 
     sources = {}
-    for sname, scfg in (raw.get("sources") or {}).items():
+    for sname, scfg in _mapping(raw.get("sources"), f"{where} sources", "a mapping of source names").items():
         swhere = f"{where} sources.{sname}"
-        if not isinstance(scfg, dict) or "kind" not in scfg or "path" not in scfg:
+        scfg = _mapping(scfg, swhere, "a mapping with 'kind' and 'path'")
+        _check_keys(scfg, _SOURCE_KEYS, swhere)
+        if "kind" not in scfg or "path" not in scfg:
             raise PresetError(f"{swhere}: needs 'kind' and 'path'")
-        sources[sname] = SourceConfig(name=sname, kind=scfg["kind"], path=str(scfg["path"]),
-                                      options={k: v for k, v in scfg.items() if k not in _SOURCE_KEYS})
+        sources[sname] = SourceConfig(name=sname, kind=_typed(scfg["kind"], str, f"{swhere}.kind", "a string"),
+                                      path=_typed(scfg["path"], str, f"{swhere}.path", "a path"))
 
     datasets = {}
     if not isinstance(raw["datasets"], dict) or not raw["datasets"]:
@@ -135,18 +158,38 @@ def parse_preset(raw: Any, path: Path) -> Preset:
         dwhere = f"{where} datasets.{dname}"
         if not DATASET_NAME.match(str(dname)):
             raise PresetError(f"{dwhere}: dataset names are lower-case letters, digits, '-' and '_'")
-        if not isinstance(dcfg, dict):
-            raise PresetError(f"{dwhere}: must be a mapping with 'configs'")
+        dcfg = _mapping(dcfg, dwhere, "a mapping with 'configs'")
         _check_keys(dcfg, _DATASET_KEYS, dwhere)
         configs = dcfg.get("configs")
         if not isinstance(configs, dict) or not configs:
             raise PresetError(f"{dwhere}: 'configs' must map config names to their settings")
         datasets[dname] = DatasetConfig(
-            name=dname, pretty_name=dcfg.get("pretty_name", dname), license=dcfg.get("license", "other"),
-            languages=list(dcfg.get("languages", ["en"])),
-            configs={c: dict(v or {}) for c, v in configs.items()}, description=dcfg.get("description", ""))
+            name=dname,
+            pretty_name=_typed(dcfg.get("pretty_name", dname), str, f"{dwhere}.pretty_name", "a string"),
+            license=_typed(dcfg.get("license", "other"), str, f"{dwhere}.license", "a license id such as apache-2.0"),
+            languages=_string_list(dcfg.get("languages", ["en"]), f"{dwhere}.languages"),
+            configs={c: _mapping(v, f"{dwhere}.configs.{c}", "a mapping of settings") for c, v in configs.items()},
+            description=_typed(dcfg.get("description", ""), str, f"{dwhere}.description", "a string"),
+            repo_id=_typed(dcfg.get("repo_id", f"<org>/{dname}"), str, f"{dwhere}.repo_id", "a Hub repo id"))
 
-    return Preset(path=path, name=str(raw["name"]), version=version, seed=seed,
-                  output_dir=str(raw.get("output_dir", "releases")),
-                  max_shard_bytes=_size(raw.get("max_shard_bytes", "256MB"), f"{where} max_shard_bytes"),
-                  sources=sources, datasets=datasets, llm=raw.get("llm") or {}, raw=raw)
+    return Preset(path=path, name=name, version=version, seed=seed, output_dir=output_dir,
+                  max_shard_bytes=max_shard_bytes, sources=sources, datasets=datasets, llm=raw.get("llm") or {},
+                  raw=raw)
+
+
+def option(cfg: dict, key: str, kind: type, where: str, expect: str, default: Any = None) -> Any:
+    """A typed setting of a dataset config; a wrong type fails in one line naming the key."""
+    value = cfg.get(key, default)
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return _typed(value, kind, f"{where}.{key}", expect)
+
+
+def recorded(preset: Preset) -> dict:
+    """The preset as a release records it: what determines the content, without this machine's paths."""
+    raw = {k: v for k, v in preset.raw.items() if k != "output_dir"}
+    if preset.sources:
+        raw["sources"] = {n: {"kind": s.kind, "path": Path(s.path).name} for n, s in preset.sources.items()}
+    return raw

