@@ -310,7 +310,7 @@ class Resolver:
             return self._marker(node, "size")
         walk.nodes += 1
         out: dict = {}
-        t = _types(node)
+        t = _types(node, item)
         if t is None and isinstance(node.get("properties"), dict):
             t = "object"
         elif t is None and isinstance(node.get("items"), dict):
@@ -449,13 +449,19 @@ class _Walk:
     reached: set = field(default_factory=set)
 
 
-def _types(node: dict) -> str | list | None:
-    """JSON types of an OpenAPI schema: Swagger's ``file`` is a string, ``nullable`` adds ``null``."""
+def _types(node: dict, item: str | None = None) -> str | list | None:
+    """JSON types of an OpenAPI schema: Swagger's ``file`` is a string, ``nullable`` adds ``null``.
+
+    With ``item``, a type that is no JSON type fails that operation (a reject with its reason)
+    rather than silently becoming "any value".
+    """
     raw = node.get("type")
     types = raw if isinstance(raw, list) else [raw] if raw is not None else []
     found = []
     for t in types:
         t = "string" if t == "file" else t
+        if t not in JSON_TYPES and item is not None:
+            raise OpenAPIError(item, f"schema type {repr(t)[:80]} is not a JSON type", f"use one of {', '.join(JSON_TYPES)}")
         if t in JSON_TYPES and t not in found:
             found.append(t)
     if node.get("nullable") is True and found and "null" not in found:

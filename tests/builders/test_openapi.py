@@ -345,3 +345,14 @@ def test_text_is_cleaned_and_cut_at_sentence_or_word_boundaries():
     assert clean_text("First sentence here. Second one is long enough to cut.", 40) == "First sentence here."
     assert clean_text("word " * 30, 22) == "word word word word…"
     assert clean_text(None, 10) == "" and clean_text("List<String> stays", 30) == "List<String> stays"
+
+
+
+def test_a_type_that_is_no_json_type_rejects_the_operation_not_silently_any():
+    spec = {"openapi": "3.0.0", "info": {"title": "t", "version": "1", "x-providerName": "t.example.com"},
+            "paths": {"/a": {"get": {"operationId": "getA", "parameters": [
+                {"name": "q", "in": "query", "schema": {"type": "strng"}}],
+                "responses": {"200": {"description": "ok"}}}}}}
+    [result] = normalize_spec(spec, spec_info(spec, "t.json"))
+    assert isinstance(result, OpenAPIError)
+    assert "'strng' is not a JSON type" in result.problem and "GET /a" in str(result)
