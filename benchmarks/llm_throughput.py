@@ -55,9 +55,9 @@ def measure_rate(base_url: str, concurrency: int, latency: float, rounds: int) -
     with client_for(base_url, concurrency, None) as client:
 
         async def run():
-            await client.chat_many("bench", requests(concurrency, f"warm-{concurrency}"))  # open the connections
+            await client.chat_many("default", requests(concurrency, f"warm-{concurrency}"))  # open the connections
             start, cpu = time.perf_counter(), time.process_time()
-            results = await client.chat_many("bench", requests(n, f"c{concurrency}"))
+            results = await client.chat_many("default", requests(n, f"c{concurrency}"))
             return time.perf_counter() - start, time.process_time() - cpu, results
 
         elapsed, cpu, results = client.run_sync(run())
@@ -74,15 +74,15 @@ def measure_replay(n: int) -> dict:
         cache = str(Path(tmp) / "llm.sqlite")
         with client_for(base_url, 256, cache) as client:
             start = time.perf_counter()
-            client.chat_many_sync("bench", requests(n, "replay"))
+            client.chat_many_sync("default", requests(n, "replay"))
             fill = time.perf_counter() - start
         server.terminate()  # every answer must now come from the cache
         server.wait()
         with client_for(base_url, 256, cache) as client:
             start = time.perf_counter()
-            results = client.chat_many_sync("bench", requests(n, "replay"))
+            results = client.chat_many_sync("default", requests(n, "replay"))
             replay = time.perf_counter() - start
-            hits = client.stats["bench"]["hits"]
+            hits = client.stats["default"]["hits"]
     assert hits == n and all(r.ok for r in results), f"{hits} of {n} requests came from the cache"
     return {"requests": n, "first_run_seconds": round(fill, 2), "replay_seconds": round(replay, 3),
             "replay_us_per_request": round(replay / n * 1e6, 1)}

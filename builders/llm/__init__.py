@@ -3,13 +3,13 @@ structured-output helpers and the embedded offline model server."""
 
 from builders.llm.cache import RequestCache, request_key
 from builders.llm.client import ChatRequest, ChatResult, JSONResult, LLMClient, api_messages
-from builders.llm.config import EndpointConfig, LLMConfig, RoleConfig
+from builders.llm.config import ROLES, EndpointConfig, LLMConfig, RoleConfig, UnknownRoleError
 from builders.llm.prompts import PromptTemplate, load_prompt
 from builders.llm.server import EmbeddedServer, smollm2_path
 from builders.llm.structured import JSONReplyError, check_schema, extract_json, parse_json_reply
 
 __all__ = [
     "ChatRequest", "ChatResult", "EmbeddedServer", "EndpointConfig", "JSONReplyError", "JSONResult", "LLMClient",
-    "LLMConfig", "PromptTemplate", "RequestCache", "RoleConfig", "api_messages", "check_schema", "extract_json",
-    "load_prompt", "parse_json_reply", "request_key", "smollm2_path",
+    "LLMConfig", "PromptTemplate", "ROLES", "RequestCache", "RoleConfig", "UnknownRoleError", "api_messages",
+    "check_schema", "extract_json", "load_prompt", "parse_json_reply", "request_key", "smollm2_path",
 ]

@@ -13,6 +13,11 @@ cache. To draw several samples for one prompt, vary ``seed`` in the request's ``
     results = client.chat_many_sync("user_simulator", [ChatRequest(messages=[...]), ...])
     verdicts = client.chat_json_many_sync("turn_judge", requests, schema={"required": ["score"]})
     client.report()
+
+From async code, use ``async with LLMClient(...) as client: await client.chat_many(...)``.
+Without ``async with``, each event loop's connection pools close when ``asyncio.run`` shuts the
+loop down, and ``client.close()`` closes those of loops that are still open; only a loop closed
+by hand without ``shutdown_asyncgens`` needs ``await client.aclose()`` before it closes.
 """
 
 from __future__ import annotations
@@ -40,10 +45,10 @@ except ImportError:  # pragma: no cover
 
 from builders.llm.cache import RequestCache, request_key
 from builders.llm.config import EndpointConfig, LLMConfig
-from builders.llm.server import EmbeddedServer
+from builders.llm.server import EmbeddedServer, install_sigterm_handler
 from builders.llm.structured import JSONReplyError, Validator, json_request, parse_json_reply, prompt_suffix
 from builders.pipeline import Rejects
-from builders.schema import Message, SchemaError, ToolCall
+from builders.schema import Message, SchemaError, ToolCall, dumps
 
 logger = logging.getLogger(__name__)
 for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-request build
@@ -138,15 +143,79 @@ def api_messages(messages: Iterable[dict | Message]) -> list[dict]:
 
 
 def parse_completion(body: bytes) -> dict:
-    """The response exactly as the server sent it, checked for the one thing every caller reads."""
+    """The server's response, checked (and normalised) by ``check_completion``."""
     try:
         response = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise MalformedResponse(f"not JSON: {body[:80]!r}") from None
+    return check_completion(response, body)
+
+
+def check_completion(response: Any, body: bytes | None = None) -> dict:
+    """The completion with ``choices[0].message`` in the shape every caller reads, else ``MalformedResponse``.
+
+    Servers differ: content as a list of text parts (joined here), tool-call ``arguments`` as an
+    object (dumped to the JSON string the data contract wants). Shapes nothing can read (int
+    content, a dict of tool calls, a call without a function name) are malformed, so they are
+    retried and end as rejects instead of crashing the batch or entering the cache.
+    """
     choices = response.get("choices") if isinstance(response, dict) else None
-    if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
-        raise MalformedResponse(f"no choices[0].message in {body[:80]!r}")
-    return response
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict) \
+            or not isinstance(choices[0].get("message"), dict):
+        raise MalformedResponse(f"no choices[0].message in {(body or json.dumps(response))[:80]!r}")
+    message = choices[0]["message"]
+    fixed = _check_message(message)
+    if fixed == message:
+        return response
+    return {**response, "choices": [{**choices[0], "message": fixed}, *choices[1:]]}
+
+
+def _check_message(message: dict) -> dict:
+    where = "choices[0].message"
+    out = dict(message)
+    content = message.get("content")
+    if isinstance(content, list):
+        if not all(isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str)
+                   for p in content):
+            raise MalformedResponse(f"{where}.content is a list with non-text parts")
+        out["content"] = "".join(p["text"] for p in content)
+    elif content is not None and not isinstance(content, str):
+        raise MalformedResponse(f"{where}.content is {type(content).__name__}, not text")
+    if not isinstance(message.get("reasoning_content"), (str, type(None))):
+        raise MalformedResponse(f"{where}.reasoning_content is {type(message['reasoning_content']).__name__}, not text")
+    calls = message.get("tool_calls")
+    if calls is None:
+        return out
+    if not isinstance(calls, list):
+        raise MalformedResponse(f"{where}.tool_calls is {type(calls).__name__}, not a list")
+    out["tool_calls"] = [_check_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)]
+    return out
+
+
+def _check_call(call: Any, where: str) -> dict:
+    fn = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(fn, dict):
+        raise MalformedResponse(f"{where} has no function")
+    if not isinstance(fn.get("name"), str) or not fn["name"]:
+        raise MalformedResponse(f"{where}.function has no name")
+    if not isinstance(call.get("id"), (str, type(None))):
+        raise MalformedResponse(f"{where}.id is {type(call['id']).__name__}, not text")
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        return call
+    if args is None:
+        args = "{}"
+    elif isinstance(args, dict):
+        args = dumps(args)
+    else:
+        raise MalformedResponse(f"{where}.function.arguments is {type(args).__name__}, not a JSON string or object")
+    return {**call, "function": {**fn, "arguments": args}}
+
+
+def _tokens(usage: Any, key: str) -> int:
+    """Token counts for the report; servers that send odd usage fields just count nothing."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def retry_after(exc: Exception) -> float | None:
@@ -218,6 +287,15 @@ class _LoopState:
         self.clients: dict[str, openai.AsyncOpenAI] = {}
         self.semaphores: dict[str, asyncio.Semaphore] = {}
         self.inflight: dict[str, asyncio.Future] = {}
+        self.closer = None  # async generator the loop finalises at shutdown (see LLMClient._closer)
+
+    async def close(self) -> None:
+        clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    async def shutdown(self) -> None:
+        await (self.closer.aclose() if self.closer is not None else self.close())
 
 
 class LLMClient:
@@ -234,8 +312,10 @@ class LLMClient:
         self.progress = progress
         self.stats: dict[str, Counter] = {}
         self._rng = random.Random(seed)
+        self._sleep: Callable[[float], Awaitable] = asyncio.sleep  # a seam for backoff tests
         self._server_factory = server_factory
         self._servers: dict[str, EmbeddedServer] = {}
+        self._identities: dict[str, str] = {}
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # ---------------------------------------------------------------- plumbing
@@ -245,12 +325,24 @@ class LLMClient:
             self._loops[loop] = _LoopState()
         return self._loops[loop]
 
+    def _server(self, ep: EndpointConfig) -> EmbeddedServer:
+        if ep.name not in self._servers:
+            self._servers[ep.name] = self._server_factory()
+        return self._servers[ep.name]
+
+    def _identity(self, ep: EndpointConfig) -> str:
+        """The server part of the cache key; the embedded server's names its model file and chat format."""
+        if ep.name not in self._identities:
+            self._identities[ep.name] = self._server(ep).identity if ep.embedded else ep.identity
+        return self._identities[ep.name]
+
     async def _base_url(self, ep: EndpointConfig) -> str:
         if not ep.embedded:
             return ep.base_url
-        if ep.name not in self._servers:
-            self._servers[ep.name] = self._server_factory()
-        server = self._servers[ep.name]
+        server = self._server(ep)
+        # the server starts in a worker thread, where Python cannot set signal handlers: set the
+        # SIGTERM cleanup here, on the loop's thread (the main one under asyncio.run / run_sync)
+        install_sigterm_handler()
         return await asyncio.to_thread(server.start)
 
     async def _endpoint(self, ep: EndpointConfig) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
@@ -260,9 +352,23 @@ class LLMClient:
             if ep.name not in state.clients:
                 state.clients[ep.name] = openai.AsyncOpenAI(
                     base_url=base_url, api_key=ep.api_key(), max_retries=0, timeout=ep.timeout,
-                    default_headers=ep.headers or None, http_client=http_client(ep.max_concurrency, ep.transport))
+                    default_headers=ep.request_headers() or None,
+                    http_client=http_client(ep.max_concurrency, ep.transport))
                 state.semaphores[ep.name] = asyncio.Semaphore(ep.max_concurrency)
+                if state.closer is None:
+                    state.closer = self._closer(state)
+                    await state.closer.__anext__()
         return state.clients[ep.name], state.semaphores[ep.name]
+
+    async def _closer(self, state: _LoopState):
+        """Parked at ``yield`` for the loop's life: ``asyncio.run`` (and every loop that calls
+        ``shutdown_asyncgens``) finalises it before closing, which closes the connection pools of a
+        client used without ``async with`` and lets go of the loop."""
+        try:
+            yield
+        finally:
+            self._loops.pop(asyncio.get_running_loop(), None)
+            await state.close()
 
     def _count(self, role: str, key: str, n: int = 1) -> None:
         self.stats.setdefault(role, Counter())[key] += n
@@ -275,16 +381,17 @@ class LLMClient:
         return cap / 2 + self._rng.uniform(0, cap / 2)  # "equal jitter": spread retries, keep a floor
 
     # ---------------------------------------------------------------- requests
-    def build(self, role: str, request: ChatRequest) -> tuple[dict, str]:
+    def build(self, role: str, request: ChatRequest | Sequence[dict | Message]) -> tuple[dict, str]:
         """The parameters sent for ``request`` under ``role`` and the cache key they hash to."""
+        request = _as_request(request)
         cfg, ep = self.config.role(role), self.config.endpoint(role)
         sampling = {**cfg.sampling(), **(request.sampling or {})}
         params: dict[str, Any] = {"model": cfg.model, "messages": api_messages(request.messages)}
         for name in ("tools", "tool_choice", "response_format"):
             if getattr(request, name) is not None:
                 params[name] = getattr(request, name)
-        key = request_key(endpoint=ep.identity, model=cfg.model, messages=params["messages"], tools=request.tools,
-                          tool_choice=request.tool_choice, response_format=request.response_format,
+        key = request_key(endpoint=self._identity(ep), model=cfg.model, messages=params["messages"],
+                          tools=request.tools, tool_choice=request.tool_choice, response_format=request.response_format,
                           sampling=sampling, prompt_version=request.prompt_version)
         extra_body = sampling.pop("extra_body", None) or {}
         params.update(sampling)
@@ -303,7 +410,12 @@ class LLMClient:
         cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None:
             self._count(role, "hits")
-            return ChatResult(item=item, response=cached, cached=True, key=key)
+            try:  # entries written by older versions were not checked before caching
+                return ChatResult(item=item, response=check_completion(cached), cached=True, key=key)
+            except MalformedResponse as exc:
+                self._count(role, "failures")
+                return ChatResult(item=item, error=f"cached response is unusable ({exc}); delete key {key} from "
+                                  f"{self.cache.path} to ask again", cached=True, key=key)
         state = self._state()
         shared = state.inflight.get(key)
         if shared is not None:  # the same request is already on its way: share its answer
@@ -350,11 +462,10 @@ class LLMClient:
                 delay = self._backoff(ep, attempt, exc)
                 self._count(role, "retries")
                 logger.debug("llm %s: attempt %d failed (%s); retrying in %.2fs", role, attempt, reason, delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 continue
-            usage = response.get("usage") or {}
-            self._count(role, "prompt_tokens", usage.get("prompt_tokens") or 0)
-            self._count(role, "completion_tokens", usage.get("completion_tokens") or 0)
+            self._count(role, "prompt_tokens", _tokens(response.get("usage"), "prompt_tokens"))
+            self._count(role, "completion_tokens", _tokens(response.get("usage"), "completion_tokens"))
             if self.cache is not None:
                 self.cache.put(key, response, role=role, model=params["model"])
             return response, attempt, None
@@ -415,9 +526,10 @@ class LLMClient:
             return JSONResult(item=result.item, error=result.error, chat=result)
         try:
             value = parse_json_reply(result.message, schema, validator)
-        except JSONReplyError as exc:
+        except Exception as exc:  # noqa: BLE001 - a reply (or a validator) must never crash the batch
             self._count(role, "json_failures")
-            return JSONResult(item=result.item, error=f"unusable JSON: {exc.reason}", chat=result)
+            reason = exc.reason if isinstance(exc, JSONReplyError) else f"{type(exc).__name__}: {exc}"
+            return JSONResult(item=result.item, error=f"unusable JSON: {reason}", chat=result)
         return JSONResult(item=result.item, value=value, chat=result)
 
     async def chat_json_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
@@ -440,6 +552,8 @@ class LLMClient:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(scoped())
+        if any(ep.embedded for ep in self.config.endpoints.values()):
+            install_sigterm_handler()  # the loop below runs off the main thread, where Python cannot set it
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, scoped()).result()
 
@@ -469,15 +583,31 @@ class LLMClient:
     async def _close_loop(self) -> None:
         state = self._loops.pop(asyncio.get_running_loop(), None)
         if state is not None:
-            for client in state.clients.values():
-                await client.close()
+            await state.shutdown()
 
     async def aclose(self) -> None:
         await self._close_loop()
         self.close()
 
+    def _close_other_loops(self) -> None:
+        """Connection pools of loops still open: one driven by hand (``run_until_complete``) or running
+        in another thread. The running loop of the caller closes its own at shutdown (``_closer``)."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for loop, state in list(self._loops.items()):
+            if loop is current or loop.is_closed():
+                continue
+            self._loops.pop(loop, None)
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(state.shutdown(), loop).result(30)
+            elif current is None:  # a thread with a running loop cannot drive another one
+                loop.run_until_complete(state.shutdown())
+
     def close(self) -> None:
-        """Stop embedded servers and close the cache; safe to call twice."""
+        """Close connection pools, stop embedded servers and close the cache; safe to call twice."""
+        self._close_other_loops()
         for server in self._servers.values():
             server.stop()
         self._servers.clear()

@@ -17,31 +17,81 @@ simulators on a cheap local one without touching code::
         default: {endpoint: local, model: smollm2, temperature: 0.7, max_tokens: 512}
         trajectory_judge: {endpoint: judge, model: gpt-4.1, temperature: 0.0, seed: 0}
 
-Endpoint keys: ``base_url``, ``api_key_env``, ``max_concurrency``, ``timeout`` (seconds per
+Roles (``ROLES``; any other name under ``llm.roles`` is a preset error, so a typo cannot
+silently fall back to ``default``):
+
+- ``default``: every role the preset does not name.
+- ToolMind: ``function_completion`` (fills gaps in function docs), ``edge_validator`` (scores
+  function-graph edges 0-9), ``intent_synthesizer`` (writes the intent of a function chain),
+  ``user_simulator``, ``assistant``, ``tool_simulator`` (the multi-agent simulation),
+  ``trajectory_judge`` and ``turn_judge`` (the two-stage filter).
+- ITC: ``query_generator`` (queries from seed examples), ``query_refiner`` (clarity and
+  executability rewrite), ``scorer`` (five-dimension query scores), ``qa_generator``
+  (Thought + Action answers), ``checker`` (pass/fail quality check of QA pairs).
+
+Endpoint keys: ``base_url``, ``api_key_env``, ``headers_env`` (``{header: ENV_VAR}`` for
+secret headers such as Azure's ``api-key``), ``max_concurrency``, ``timeout`` (seconds per
 attempt), ``max_attempts``, ``backoff_base`` / ``backoff_max`` (seconds), ``json_mode``
 (``response_format`` | ``json_schema`` | ``tool`` | ``prompt``), ``transport`` (``auto`` |
-``aiohttp`` | ``httpx``; auto takes aiohttp when installed), ``headers``.
+``aiohttp`` | ``httpx``; auto takes aiohttp when installed), ``headers`` (plain, non-secret
+headers only: credentials in ``headers`` or as ``user:pass@`` in ``base_url`` are refused).
 Role keys: ``endpoint``, ``model``, ``temperature``, ``top_p``, ``max_tokens``, ``seed``,
 ``stop``, ``presence_penalty``, ``frequency_penalty``, ``extra_body`` (server-specific
-sampling such as vLLM's ``top_k``). A step asking for a role the preset does not name gets
-the ``default`` role. With no ``llm:`` mapping at all, everything runs on the embedded server.
+sampling such as vLLM's ``top_k``). A step asking for a known role the preset does not name
+gets the ``default`` role; asking for a name outside ``ROLES`` is a programming error
+(``UnknownRoleError``). With no ``llm:`` mapping at all, everything runs on the embedded server.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from builders.schema import SchemaError
 
+# every role a step may ask for, with what it does (the module docstring explains them)
+ROLES: dict[str, str] = {
+    "default": "fallback for every role the preset does not name",
+    "function_completion": "ToolMind: completes missing function descriptions and outputs",
+    "edge_validator": "ToolMind: scores a function-graph edge 0-9",
+    "intent_synthesizer": "ToolMind: writes the user intent of a sampled function chain",
+    "user_simulator": "ToolMind: plays the user in the multi-agent simulation",
+    "assistant": "ToolMind: the tool-calling assistant in the simulation",
+    "tool_simulator": "ToolMind: answers tool calls in the simulation",
+    "trajectory_judge": "ToolMind: keeps or drops whole trajectories",
+    "turn_judge": "ToolMind: judges each assistant turn",
+    "query_generator": "ITC: writes user queries for an API (set) from seed examples",
+    "query_refiner": "ITC: rewrites queries for clarity and executability",
+    "scorer": "ITC: scores queries 1-5 on five dimensions",
+    "qa_generator": "ITC: answers a query with Thought and Action",
+    "checker": "ITC: pass/fail quality check of generated QA pairs",
+}
 JSON_MODES = ("response_format", "json_schema", "tool", "prompt")
 TRANSPORTS = ("auto", "aiohttp", "httpx")
 EMBEDDED_MODEL = "smollm2"
 # sampling settings forwarded to the server; all of them are part of the cache key
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty",
                  "frequency_penalty", "extra_body")
+# header names that carry credentials; such values belong in the environment (headers_env)
+_SECRET_HEADER_RE = re.compile(r"auth|api[-_]?key|token|secret|password|cookie|signature", re.I)
+_SECRET_PARAM_RE = re.compile(r"key|token|secret|password|sig", re.I)
+_KEY_HINT = "put the secret in an environment variable and name it with api_key_env (or headers_env for a header)"
+
+
+class UnknownRoleError(ValueError):
+    """Code asked for a role outside ``ROLES``: a programming error, not a preset problem."""
+
+
+def check_role_name(name: Any) -> str:
+    """``name`` if steps may ask for it; a typo in code must fail loudly, not run on ``default``."""
+    if name not in ROLES:
+        raise UnknownRoleError(f"unknown LLM role {name!r}; known roles: {', '.join(ROLES)} "
+                               "(add a new role to builders.llm.config.ROLES and document it)")
+    return name
 
 
 def _check_keys(item: str, mapping: Any, cls: type, forbidden: dict[str, str] | None = None) -> dict:
@@ -63,10 +113,33 @@ def _field_names(cls: type) -> set[str]:
     return {f.name for f in fields(cls) if f.name != "name"}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive(item: str, value: Any, kind: type = int) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0 or (
-            kind is int and not isinstance(value, int)):
+    if not (_is_int(value) if kind is int else _is_number(value)) or value <= 0:
         raise SchemaError(item, f"must be a positive {kind.__name__}, got {value!r}", "fix the number in the preset")
+
+
+def _expect(item: str, value: Any, ok: bool, what: str) -> None:
+    if not ok:
+        raise SchemaError(item, f"must be {what}, got {value!r} ({type(value).__name__})",
+                          f"write {what} in the preset")
+
+
+def _str_mapping(item: str, value: Any, values: str) -> dict[str, str]:
+    """``{name: text}`` with non-empty strings on both sides (null means empty)."""
+    value = {} if value is None else value
+    _expect(item, value, isinstance(value, dict), f"a mapping of header names to {values}")
+    for k, v in value.items():
+        _expect(f"{item}.{k}", v, isinstance(k, str) and k and isinstance(v, str) and v,
+                f"a non-empty string ({values})")
+    return value
 
 
 @dataclass
@@ -84,6 +157,7 @@ class EndpointConfig:
     json_mode: str = "response_format"
     transport: str = "auto"
     headers: dict[str, str] = field(default_factory=dict)
+    headers_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -91,31 +165,38 @@ class EndpointConfig:
 
     @property
     def identity(self) -> str:
-        """What the cache key records about the server: its URL, never its key or local port."""
-        return "embedded:llama.cpp:smollm2" if self.embedded else self.base_url.rstrip("/")
+        """What the cache key records about a hosted server: its URL, never its key.
+
+        For the embedded server the client asks the server itself (model file, chat format)."""
+        return "embedded" if self.embedded else self.base_url.rstrip("/")
+
+    def _env(self, var: str, what: str) -> str:
+        value = os.environ.get(var)
+        if not value:
+            raise SchemaError(f"llm endpoint {self.name!r}", f"environment variable {var} is not set (it holds {what})",
+                              f"export {var}=<value> before the run")
+        return value
 
     def api_key(self) -> str:
         if not self.api_key_env:
             return "no-key"  # local servers (vLLM, SGLang, llama.cpp) accept any key
-        key = os.environ.get(self.api_key_env)
-        if not key:
-            raise SchemaError(f"llm endpoint {self.name!r}", f"environment variable {self.api_key_env} is not set",
-                              f"export {self.api_key_env}=<your key> before the run")
-        return key
+        return self._env(self.api_key_env, "the API key")
+
+    def request_headers(self) -> dict[str, str]:
+        """``headers`` plus the secret ones from ``headers_env``, read when the client is made."""
+        return {**self.headers, **{h: self._env(var, f"header {h}") for h, var in self.headers_env.items()}}
 
     @classmethod
     def from_mapping(cls, name: str, mapping: Any) -> "EndpointConfig":
         item = f"llm.endpoints.{name}"
-        raw = _check_keys(item, mapping, cls, forbidden={
-            "api_key": "put the key in an environment variable and name it with api_key_env"})
+        raw = _check_keys(item, mapping, cls, forbidden={"api_key": _KEY_HINT})
         cfg = cls(name=name, **raw)
         if cfg.embedded:
             # llama.cpp serves one request at a time and only returns tool calls when forced
             cfg.max_concurrency = 1 if "max_concurrency" not in raw else cfg.max_concurrency
             cfg.json_mode = raw.get("json_mode", "tool")
-        elif not isinstance(cfg.base_url, str) or not cfg.base_url.startswith(("http://", "https://")):
-            raise SchemaError(f"{item}.base_url", f"must be an http(s) URL or null, got {cfg.base_url!r}",
-                              "write e.g. http://127.0.0.1:8000/v1, or null for the embedded model")
+        else:
+            _check_url(f"{item}.base_url", cfg.base_url)
         for key in ("max_concurrency", "max_attempts"):
             _positive(f"{item}.{key}", getattr(cfg, key))
         for key in ("timeout", "backoff_base", "backoff_max"):
@@ -123,7 +204,28 @@ class EndpointConfig:
         for key, allowed in (("json_mode", JSON_MODES), ("transport", TRANSPORTS)):
             if getattr(cfg, key) not in allowed:
                 raise SchemaError(f"{item}.{key}", f"unknown value {getattr(cfg, key)!r}", f"use one of {', '.join(allowed)}")
+        if cfg.api_key_env is not None:
+            _expect(f"{item}.api_key_env", cfg.api_key_env, isinstance(cfg.api_key_env, str) and cfg.api_key_env,
+                    "the name of an environment variable")
+        for header in cfg.headers if isinstance(cfg.headers, dict) else ():  # before any value is echoed
+            if isinstance(header, str) and _SECRET_HEADER_RE.search(header):
+                raise SchemaError(f"{item}.headers.{header}", "looks like a credential, which must not live in a preset",
+                                  f"use api_key_env for the API key, or headers_env: {{{header}: ENV_VAR}}")
+        cfg.headers = _str_mapping(f"{item}.headers", cfg.headers, "values")
+        cfg.headers_env = _str_mapping(f"{item}.headers_env", cfg.headers_env, "environment variable names")
         return cfg
+
+
+def _check_url(item: str, url: Any) -> None:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise SchemaError(item, f"must be an http(s) URL or null, got {url!r}",
+                          "write e.g. http://127.0.0.1:8000/v1, or null for the embedded model")
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise SchemaError(item, "holds credentials (user:password@)", f"remove them from the URL; {_KEY_HINT}")
+    for param, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_PARAM_RE.search(param):
+            raise SchemaError(item, f"holds a credential in the query parameter {param!r}", f"remove it; {_KEY_HINT}")
 
 
 @dataclass
@@ -148,10 +250,23 @@ class RoleConfig:
 
     @classmethod
     def from_mapping(cls, name: str, mapping: Any) -> "RoleConfig":
-        raw = _check_keys(f"llm.roles.{name}", mapping, cls)
-        cfg = cls(name=name, **raw)
-        if not isinstance(cfg.model, str) or not cfg.model:
-            raise SchemaError(f"llm.roles.{name}.model", "must be a model name", "name the served model")
+        item = f"llm.roles.{name}"
+        cfg = cls(name=name, **_check_keys(item, mapping, cls))
+        for key in ("endpoint", "model"):
+            value = getattr(cfg, key)
+            _expect(f"{item}.{key}", value, isinstance(value, str) and value, f"an {key} name" if key == "endpoint"
+                    else "the served model's name")
+        checks = {"temperature": (_is_number, "a number"), "top_p": (_is_number, "a number"),
+                  "presence_penalty": (_is_number, "a number"), "frequency_penalty": (_is_number, "a number"),
+                  "max_tokens": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
+                  "seed": (_is_int, "a whole number"),
+                  "stop": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v)),
+                           "a string or a list of strings"),
+                  "extra_body": (lambda v: isinstance(v, dict), "a mapping of extra request fields")}
+        for key, (ok, what) in checks.items():
+            value = getattr(cfg, key)
+            if value is not None:
+                _expect(f"{item}.{key}", value, ok(value), what)
         return cfg
 
 
@@ -166,14 +281,17 @@ class LLMConfig:
             self.endpoints = {"local": EndpointConfig.from_mapping("local", {})}
         if "default" not in self.roles:
             self.roles["default"] = RoleConfig(name="default", endpoint=next(iter(self.endpoints)))
-        for role in self.roles.values():
+        for name, role in self.roles.items():
             if role.endpoint not in self.endpoints:
                 raise SchemaError(f"llm.roles.{role.name}.endpoint", f"names endpoint {role.endpoint!r}, which is not defined",
                                   f"use one of {', '.join(sorted(self.endpoints))} or add it under llm.endpoints")
+            if name not in ROLES:
+                raise SchemaError(f"llm.roles.{name}", "is not a known role",
+                                  f"use one of {', '.join(ROLES)} (see builders.llm.config)")
 
     def role(self, name: str) -> RoleConfig:
-        """A step's role, or ``default`` when the preset does not name it."""
-        return self.roles.get(name) or self.roles["default"]
+        """A step's role, or ``default`` when the preset does not name it (unknown names raise)."""
+        return self.roles.get(check_role_name(name)) or self.roles["default"]
 
     def endpoint(self, role: str) -> EndpointConfig:
         return self.endpoints[self.role(role).endpoint]
@@ -188,8 +306,9 @@ class LLMConfig:
                 raise SchemaError(item, f"must be a mapping of names, got {type(value).__name__}",
                                   "write it as {name: {...}}")
         cache = raw.get("cache", cls.cache)
-        if cache is not None and not isinstance(cache, (str, Path)):
-            raise SchemaError("llm.cache", f"must be a file path or null, got {cache!r}", "give a path such as .cache/llm.sqlite")
+        if cache is not None and (not isinstance(cache, (str, Path)) or not str(cache).strip()):
+            raise SchemaError("llm.cache", f"must be a file path or null, got {cache!r}",
+                              "give a path such as .cache/llm.sqlite, or null for no cache")
         return cls(endpoints={n: EndpointConfig.from_mapping(n, m) for n, m in endpoints.items()},
                    roles={n: RoleConfig.from_mapping(n, m) for n, m in roles.items()},
                    cache=str(cache) if cache is not None else None)

@@ -11,6 +11,7 @@ than null, and serves one request at a time.
 from __future__ import annotations
 
 import atexit
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -80,6 +81,24 @@ def _raise_system_exit(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def install_sigterm_handler() -> bool:
+    """SIGTERM normally kills without cleanup; turn it into SystemExit so atexit stops the server.
+
+    Python only lets the main thread set handlers, and a handler someone already set is kept,
+    so callers that start the server from a worker thread call this on the main thread first.
+    Returns whether our handler is in place."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+    return signal.getsignal(signal.SIGTERM) is _raise_system_exit
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
 class EmbeddedServer:
     """A llama.cpp server child process; use as a context manager or call ``start``/``stop``."""
 
@@ -96,6 +115,19 @@ class EmbeddedServer:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def identity(self) -> str:
+        """What the request cache records about this server instead of a URL: the runtime's version,
+        the model file (name and size: cheap, and a different GGUF build differs in size) and the
+        chat format; never the port. A model that cannot be found still gets an identity (start()
+        reports the problem), so replaying a finished run needs no model."""
+        try:
+            path = Path(self.model_path) if self.model_path else smollm2_path()
+            model = f"{path.name}:{path.stat().st_size}"
+        except (SchemaError, OSError):
+            model = "model-not-found"
+        return f"embedded:llama-cpp-python={_version('llama_cpp_python')}:{model}:{self.chat_format}"
 
     @property
     def running(self) -> bool:
@@ -121,7 +153,7 @@ class EmbeddedServer:
             logger.info("starting embedded model server on %s (%s)", self.base_url, self.model_path or command[1:3])
             self.process = self._spawn(command)
             atexit.register(self.stop)
-            self._install_sigterm()
+            install_sigterm_handler()
             try:
                 self._wait_ready()
             except BaseException:
@@ -152,11 +184,6 @@ class EmbeddedServer:
         if isinstance(spawned[0], BaseException):
             raise spawned[0]
         return spawned[0]
-
-    def _install_sigterm(self) -> None:
-        # SIGTERM normally kills without cleanup; turn it into SystemExit so atexit stops the child
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _raise_system_exit)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

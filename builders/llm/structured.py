@@ -121,7 +121,17 @@ def validate_value(value: Any, schema: dict | None = None, validator: Validator 
 def parse_json_reply(message: dict, schema: dict | None = None, validator: Validator | None = None) -> Any:
     """The JSON answer of an assistant message: forced-tool arguments if any, else the content."""
     calls = message.get("tool_calls") or []
-    text = calls[0]["function"].get("arguments") if calls else message.get("content")
+    if calls:
+        fn = calls[0].get("function") if isinstance(calls, list) and isinstance(calls[0], dict) else None
+        if not isinstance(fn, dict):
+            raise JSONReplyError("the tool call has no function")
+        text = fn.get("arguments")
+        if isinstance(text, (dict, list)):  # some servers send the arguments already parsed
+            return validate_value(text, schema, validator)
+    else:
+        text = message.get("content")
+    if text is not None and not isinstance(text, str):
+        raise JSONReplyError(f"the reply is {type(text).__name__}, not text")
     return validate_value(extract_json(text), schema, validator)
 
 

@@ -137,6 +137,8 @@ class FakeOpenAIServer:
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
         self._loop = None
 
     def __enter__(self) -> "FakeOpenAIServer":

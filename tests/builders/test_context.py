@@ -38,8 +38,8 @@ def test_steps_share_one_client_whose_rejects_follow_the_dataset(tmp_path):
 
 
 def test_a_bad_llm_mapping_fails_the_release_before_any_work(tmp_path, openapi_tarball, capsys):
-    preset = write_preset(tmp_path, openapi_tarball, llm={"roles": {"judge": {"endpoint": "nowhere"}}})
+    preset = write_preset(tmp_path, openapi_tarball, llm={"roles": {"trajectory_judge": {"endpoint": "nowhere"}}})
     assert main(["--preset", str(preset)]) == 2
     err = error_line(capsys.readouterr().err)
-    assert "llm.roles.judge.endpoint" in err and "'nowhere'" in err
+    assert "llm.roles.trajectory_judge.endpoint" in err and "'nowhere'" in err
     assert not (tmp_path / "out").exists()

@@ -16,9 +16,23 @@ class LoopbackServer(EmbeddedServer):
         return [sys.executable, "-m", "builders.llm.testing", "--port", str(self.port)]
 
 
+def through_the_client() -> None:
+    """The way builders start it: the client, on first use, from a worker thread of its event loop."""
+    from builders.llm import LLMClient, LLMConfig
+
+    client = LLMClient(LLMConfig.from_mapping({"cache": None}), progress=False, server_factory=LoopbackServer)
+    [result] = client.chat_many_sync("user_simulator", [[{"role": "user", "content": "hi"}]])
+    assert result.ok, result.error
+    server = client._servers["local"]
+    print(server.process.pid, server._log.name, flush=True)
+    time.sleep(60)
+
+
 if __name__ == "__main__":
     server = LoopbackServer(startup_timeout=30)
-    if sys.argv[1:] == ["context"]:
+    if sys.argv[1:] == ["client"]:
+        through_the_client()
+    elif sys.argv[1:] == ["context"]:
         with server:
             print(server.process.pid, flush=True)
             time.sleep(60)

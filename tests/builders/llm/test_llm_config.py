@@ -29,14 +29,40 @@ llm:
 
 def test_no_llm_mapping_means_the_embedded_model():
     cfg = LLMConfig.from_mapping(None)
-    assert cfg.endpoint("anything").embedded
-    assert cfg.role("anything").model == "smollm2"
+    assert cfg.endpoint("checker").embedded
+    assert cfg.role("scorer").model == "smollm2"
+
+
+def role(**fields):
+    return {"roles": {"turn_judge": fields}}
+
+
+def endpoint(**fields):
+    return {"endpoints": {"a": {"base_url": "https://x.io/v1", **fields}}}
 
 
 @pytest.mark.parametrize("mapping, where", [
     ({"endpoints": {"a": {"base_url": None, "max_concurency": 2}}}, "llm.endpoints.a.max_concurency"),
-    ({"roles": {"judge": {"endpoint": "nowhere"}}}, "llm.roles.judge.endpoint"),
-    ({"roles": {"judge": {"temprature": 0.1}}}, "llm.roles.judge.temprature"),
+    (role(endpoint="nowhere"), "llm.roles.turn_judge.endpoint"),
+    (role(temprature=0.1), "llm.roles.turn_judge.temprature"),
+    (role(temperature="0.7"), "llm.roles.turn_judge.temperature"),
+    (role(top_p=True), "llm.roles.turn_judge.top_p"),
+    (role(presence_penalty=[1]), "llm.roles.turn_judge.presence_penalty"),
+    (role(frequency_penalty="high"), "llm.roles.turn_judge.frequency_penalty"),
+    (role(max_tokens=12.5), "llm.roles.turn_judge.max_tokens"),
+    (role(max_tokens=0), "llm.roles.turn_judge.max_tokens"),
+    (role(seed="0"), "llm.roles.turn_judge.seed"),
+    (role(stop=["</s>", 3]), "llm.roles.turn_judge.stop"),
+    (role(stop=7), "llm.roles.turn_judge.stop"),
+    (role(extra_body=["top_k", 5]), "llm.roles.turn_judge.extra_body"),
+    (role(model=None), "llm.roles.turn_judge.model"),
+    (endpoint(headers=["X-Team: a"]), "llm.endpoints.a.headers"),
+    (endpoint(headers={"X-Team": 7}), "llm.endpoints.a.headers.X-Team"),
+    (endpoint(headers_env={"api-key": ""}), "llm.endpoints.a.headers_env.api-key"),
+    (endpoint(api_key_env=123), "llm.endpoints.a.api_key_env"),
+    (endpoint(api_key_env=""), "llm.endpoints.a.api_key_env"),
+    ({"cache": ""}, "llm.cache"),
+    ({"cache": 5}, "llm.cache"),
     ({"endpoints": {"a": {"base_url": "localhost:8000"}}}, "llm.endpoints.a.base_url"),
     ({"endpoints": {"a": {"base_url": None, "json_mode": "xml"}}}, "llm.endpoints.a.json_mode"),
     ({"endpoints": {"a": {"base_url": None, "transport": "curl"}}}, "llm.endpoints.a.transport"),
@@ -70,3 +96,62 @@ def test_shipped_llm_presets_parse():
     for path in presets:
         cfg = LLMConfig.from_yaml(path)
         assert cfg.role("default").model and cfg.cache
+
+
+def test_a_role_name_typo_is_a_preset_error_listing_the_known_roles():
+    with pytest.raises(SchemaError) as err:
+        LLMConfig.from_mapping({"roles": {"trajectory_judg": {"temperature": 0.0}}})
+    assert err.value.item == "llm.roles.trajectory_judg"
+    assert "trajectory_judge" in err.value.fix and "user_simulator" in err.value.fix
+
+
+def test_code_asking_for_an_unknown_role_fails_but_unnamed_known_roles_get_default():
+    from builders.llm.config import ROLES, UnknownRoleError
+
+    cfg = LLMConfig.from_mapping({"roles": {"default": {"model": "m", "temperature": 0.5},
+                                            "turn_judge": {"model": "judge-model"}}})
+    assert cfg.role("turn_judge").model == "judge-model"
+    assert all(cfg.role(name).model == "m" for name in ROLES if name not in ("default", "turn_judge"))
+    with pytest.raises(UnknownRoleError, match="'turn_judg'.*known roles: default"):
+        cfg.role("turn_judg")
+    with pytest.raises(UnknownRoleError):
+        cfg.endpoint("judge")
+
+
+def test_every_documented_role_is_known_and_every_known_role_documented():
+    from pathlib import Path
+
+    import builders
+    from builders.llm import config
+
+    for name in config.ROLES:
+        assert f"``{name}``" in config.__doc__, name
+    presets = (Path(builders.__file__).parent / "presets" / "llm").glob("*.yaml")
+    for path in presets:
+        assert all(name in path.read_text() for name in config.ROLES), path
+
+
+@pytest.mark.parametrize("fields, where", [
+    ({"headers": {"Authorization": "Bearer sk-1"}}, "llm.endpoints.a.headers.Authorization"),
+    ({"headers": {"api-key": "abc"}}, "llm.endpoints.a.headers.api-key"),
+    ({"headers": {"X-API-Key": "abc"}}, "llm.endpoints.a.headers.X-API-Key"),
+    ({"headers": {"x-goog-api-key": "abc"}}, "llm.endpoints.a.headers.x-goog-api-key"),
+    ({"headers": {"Authorization": 12345}}, "llm.endpoints.a.headers.Authorization"),
+    ({"base_url": "https://user:sk-secret@x.io/v1"}, "llm.endpoints.a.base_url"),
+    ({"base_url": "https://x.io/v1?api_key=sk-secret"}, "llm.endpoints.a.base_url"),
+])
+def test_secrets_in_headers_or_urls_are_refused_with_a_hint(fields, where):
+    with pytest.raises(SchemaError) as err:
+        LLMConfig.from_mapping(endpoint(**fields))
+    assert err.value.item == where and ("api_key_env" in err.value.fix or "headers_env" in err.value.fix)
+    assert "sk-secret" not in str(err.value)
+
+
+def test_secret_headers_come_from_the_environment(monkeypatch):
+    cfg = LLMConfig.from_mapping(endpoint(headers={"X-Team": "data"}, headers_env={"api-key": "TM_AZURE_KEY"},
+                                          base_url="https://x.io/v1?api-version=2024-06-01"))
+    monkeypatch.delenv("TM_AZURE_KEY", raising=False)
+    with pytest.raises(SchemaError, match="TM_AZURE_KEY"):
+        cfg.endpoints["a"].request_headers()
+    monkeypatch.setenv("TM_AZURE_KEY", "k-1")
+    assert cfg.endpoints["a"].request_headers() == {"X-Team": "data", "api-key": "k-1"}

@@ -76,6 +76,45 @@ def test_the_server_stops_when_the_builder_is_interrupted_or_killed(how, mode):
     assert wait_dead(child), f"server pid {child} outlived its parent after {how!r}"
 
 
+def test_sigterm_cleans_up_a_server_the_client_started_from_a_worker_thread():
+    job = subprocess.Popen([sys.executable, str(JOB), "client"], stdout=subprocess.PIPE, text=True)
+    pid, log = job.stdout.readline().split()
+    assert alive(int(pid)) and Path(log).exists()
+    job.send_signal(signal.SIGTERM)
+    # SystemExit(128 + SIGTERM), not death by signal: atexit ran, stopped the server and removed its log
+    assert job.wait(20) == 128 + signal.SIGTERM
+    assert wait_dead(int(pid)) and not Path(log).exists()
+
+
+def test_a_sigterm_handler_set_by_the_application_is_kept():
+    code = ("import signal, threading; from builders.llm.server import install_sigterm_handler\n"
+            "mine = lambda *a: None; signal.signal(signal.SIGTERM, mine)\n"
+            "assert install_sigterm_handler() is False and signal.getsignal(signal.SIGTERM) is mine\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+            "t = threading.Thread(target=install_sigterm_handler); t.start(); t.join()\n"
+            "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # only the main thread may set it\n"
+            "assert install_sigterm_handler() is True")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_the_cache_identity_names_the_model_file_and_chat_format(tmp_path):
+    small, big = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, size in ((small, 10), (big, 20)):
+        path.parent.mkdir()
+        path.write_bytes(b"\0" * size)
+    request = [{"role": "user", "content": "hi"}]
+
+    def key(model_path, chat_format="chatml-function-calling"):
+        client = LLMClient(LLMConfig.from_mapping({"cache": None}), progress=False,
+                           server_factory=lambda: EmbeddedServer(model_path, chat_format=chat_format))
+        return client.build("assistant", request)[1]
+
+    assert key(small) == key(small)
+    assert len({key(small), key(big), key(small, "chatml")}) == 3
+    assert "model.gguf:10:chatml" in EmbeddedServer(small, chat_format="chatml").identity
+    assert "127.0.0.1" not in EmbeddedServer(small, port=1234).identity
+
+
 def test_missing_llama_cpp_is_a_clear_error(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
