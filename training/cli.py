@@ -22,6 +22,7 @@ from builders.schema import SchemaError
 logger = logging.getLogger(__name__)
 
 PRESETS_DIR = Path(__file__).parent / "presets"
+SAMPLES_CONFIG_HELP = "dataset config with prompt / completion / tools rows: samples (ToolMind) or default (ITC)"
 DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
@@ -138,7 +139,8 @@ def make_parser(prog: str, doc: str, epilog: str | None = None) -> argparse.Argu
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, config_help: str, split: str = "train",
                           limit_help: str = "use only the first N rows") -> None:
     """``--config``, ``--split``, ``--revision``, ``--limit``: what ``load_rows`` reads."""
-    parser.add_argument("--config", default=None, help=config_help)
+    parser.add_argument("--config", default=None,
+                        help=f"{config_help} (default: samples when the dataset has that config, else its default)")
     parser.add_argument("--split", default=split, help=f"dataset split (default: {split})")
     parser.add_argument("--revision", help="Hub revision (release tag)")
     parser.add_argument("--limit", type=int, help=limit_help)

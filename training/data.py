@@ -38,15 +38,36 @@ from builders.schema import SchemaError, parse_tools_column
 logger = logging.getLogger(__name__)
 
 VERDICTS_COLUMN = "turn_verdicts"
+DEFAULT_CONFIG = "samples"
 _HUB_ID_RE = re.compile(r"^[\w.\-]+(/[\w.\-]+)?$")
 _FILE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 
 
+def default_config(path_or_id: str, revision: str | None = None) -> str | None:
+    """``samples`` where the dataset has that config, else None (the dataset's own default).
+
+    A ToolMind release may mark ``functions`` as its default, which holds no conversations.
+    """
+    try:
+        names = datasets.get_dataset_config_names(path_or_id, revision=revision)
+    except Exception as exc:  # offline, not a dataset with configs: let load_dataset decide and report
+        logger.debug("could not list the configs of %s (%s)", path_or_id, exc)
+        return None
+    return DEFAULT_CONFIG if DEFAULT_CONFIG in names else None
+
+
 def load_split(path_or_id: str, *, config: str | None = None, split: str = "train",
                revision: str | None = None) -> datasets.Dataset:
-    """Load one split from a release folder, a single data file, or a Hub dataset id."""
-    item = f"dataset {path_or_id!r} (config={config!r}, split={split!r})"
+    """Load one split from a release folder, a single data file, or a Hub dataset id.
+
+    Without ``config``, a folder or Hub dataset loads its ``samples`` config when it has one.
+    """
     path = Path(os.path.expanduser(path_or_id))
+    if config is None and (path.is_dir() or (not path.exists() and _HUB_ID_RE.match(path_or_id))):
+        config = default_config(path_or_id, revision)
+        if config is not None:
+            logger.info("no config given: using %r", config)
+    item = f"dataset {path_or_id!r} (config={config!r}, split={split!r})"
     if path.is_file():
         builder = _FILE_BUILDERS.get("".join(path.suffixes[-1:]).lower())
         if builder is None:
@@ -91,8 +112,28 @@ def row_tools(row: dict, item: str = "row") -> list[dict]:
     return [f.to_openai() for f in functions]
 
 
+def call_arguments(arguments: Any, item: str = "tool call") -> dict:
+    """A call's ``arguments`` (JSON object string, dict or None) as a dict; anything else is an error.
+
+    Templates that print the string as it is (Qwen3) would otherwise train on broken JSON.
+    """
+    if arguments is None:
+        return {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            raise SchemaError(item, f"arguments are not valid JSON ({exc}): {arguments[:80]!r}",
+                              "store arguments as a JSON object string") from None
+    if not isinstance(arguments, dict):
+        raise SchemaError(item, f"arguments must be a JSON object, got {type(arguments).__name__}: "
+                          f"{json.dumps(arguments, ensure_ascii=False)[:80]}",
+                          "store arguments as a JSON object string such as '{\"city\": \"Paris\"}'")
+    return arguments
+
+
 def clean_message(message: dict, item: str = "message") -> dict:
-    """Drop None-valued keys so templates that test ``is defined`` see only what is set."""
+    """Drop None-valued keys so templates that test ``is defined`` see only what is set; check tool calls."""
     if not isinstance(message, dict) or "role" not in message:
         raise SchemaError(item, f"is not a message dict with a role (got {type(message).__name__})",
                           "store messages as {role, content, ...} objects")
@@ -105,8 +146,9 @@ def clean_message(message: dict, item: str = "message") -> dict:
                 raise SchemaError(f"{item} tool call {j}", "has no function name",
                                   "store calls as {id, type: 'function', function: {name, arguments}}")
             args = fn.get("arguments")
+            parsed = call_arguments(args, f"{item} tool call {j} ({fn['name']})")
             if not isinstance(args, str):
-                args = json.dumps(args if args is not None else {}, ensure_ascii=False)
+                args = json.dumps(parsed, ensure_ascii=False)
             calls.append({k: v for k, v in call.items() if v is not None and k != "function"}
                          | {"type": "function", "function": {"name": fn["name"], "arguments": args}})
         out["tool_calls"] = calls

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from builders.schema import SchemaError
-from training.cli import add_dataset_arguments, load_rows, make_parser, parse_args, run_main
+from training.cli import SAMPLES_CONFIG_HELP, add_dataset_arguments, load_rows, make_parser, parse_args, run_main
 from training.metrics.tool_calls import (
     ParseError,
     aggregate_single_turn,
@@ -66,6 +66,7 @@ def _last_user_text(messages: list[dict]) -> str:
 def contract_items(rows: Iterable[dict], metrics: str) -> list[EvalItem]:
     """Evaluation items from ``samples``-shaped rows (prompt / completion / tools) or ITC rows."""
     from training.data import row_messages, row_name, row_tools
+    from training.reward import check_gold_tools
 
     items, skipped = [], 0
     for index, row in enumerate(rows):
@@ -82,8 +83,9 @@ def contract_items(rows: Iterable[dict], metrics: str) -> list[EvalItem]:
         if metrics == "tl" and not gold:
             skipped += 1
             continue
-        messages = row_messages(row, "prompt", name)
-        items.append(EvalItem(str(row.get("id") or index), messages, row_tools(row, name), gold,
+        messages, tools = row_messages(row, "prompt", name), row_tools(row, name)
+        check_gold_tools(gold, {t["function"]["name"] for t in tools}, f"{name} gold")
+        items.append(EvalItem(str(row.get("id") or index), messages, tools, gold,
                               query=row.get("query") or _last_user_text(messages), language=row.get("language")))
     if skipped:
         logger.info("skipped %d rows whose gold turn makes no tool call (TS/PI/CF score calls only)", skipped)
@@ -255,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--predictions", help="JSONL file of {id, output} to score instead of generating")
     p.add_argument("--metrics", choices=METRICS, help="default: bfcl for bfcl: data, itc for rows with "
                                                        "`actions`, else tl")
-    add_dataset_arguments(p, config_help="dataset config (e.g. samples)", split="test",
+    add_dataset_arguments(p, config_help=SAMPLES_CONFIG_HELP, split="test",
                           limit_help="score only the first N items")
     p.add_argument("--output", default="eval_report.json", help="where to write the JSON report")
     p.add_argument("--save-predictions", help="where to write generated predictions (default: next to the report)")

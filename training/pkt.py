@@ -15,7 +15,10 @@ of the paper: all of its trained tokens, content and reasoning included.
 
 Positions come from the rendered template text and the tokenizer's offset mapping: the call's
 name and argument names are found in the characters the template produced for that turn (after
-the turn's content and reasoning), then mapped to the tokens that cover those characters.
+the turn's content and reasoning, each call after the end of the previous call's arguments),
+then mapped to the tokens that cover those characters. A JSON arguments object is decoded for
+its top-level keys; other renderings (XML-like tags, ``key=value``) are searched name by name,
+each after the previous argument's value, so a name inside a value is never taken for a key.
 """
 
 from __future__ import annotations
@@ -26,10 +29,15 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
+from json.decoder import scanstring
 
 logger = logging.getLogger(__name__)
 
 W_MAX = 9.0
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
+_VALUE_GAP = 48  # most characters of markup a template puts between an argument's name and its value
 
 
 @dataclass(frozen=True)
@@ -52,19 +60,130 @@ def _skip_past(text: str, cursor: int, end: int, piece: str | None) -> int:
     return at + len(piece) if at >= 0 else cursor
 
 
-def _argument_names(arguments: str | dict | None) -> list[str]:
+def _arguments(arguments: str | dict | None) -> dict:
     if isinstance(arguments, dict):
-        return list(arguments)
+        return arguments
     try:
         parsed = json.loads(arguments or "{}")
     except json.JSONDecodeError:
-        return []
-    return list(parsed) if isinstance(parsed, dict) else []
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _skip_space(text: str, at: int) -> int:
+    return _SPACE.match(text, at).end()
+
+
+def json_object_keys(text: str, at: int) -> tuple[dict, dict[str, int], int] | None:
+    """The JSON object that starts at ``text[at]``, where each top-level key starts, and where it ends."""
+    if not text.startswith("{", at):
+        return None
+    obj, positions, at = {}, {}, _skip_space(text, at + 1)
+    try:
+        if text.startswith("}", at):
+            return obj, positions, at + 1
+        while True:
+            if not text.startswith('"', at):
+                return None
+            key, key_end = scanstring(text, at + 1)
+            positions[key], at = at + 1, key_end
+            at = _skip_space(text, at)
+            if not text.startswith(":", at):
+                return None
+            obj[key], at = _DECODER.raw_decode(text, _skip_space(text, at + 1))
+            at = _skip_space(text, at)
+            if text.startswith("}", at):
+                return obj, positions, at + 1
+            if not text.startswith(",", at):
+                return None
+            at = _skip_space(text, at + 1)
+    except (json.JSONDecodeError, ValueError):
+        return None
+
+
+def _value_forms(value) -> list[str]:
+    """How templates print a scalar argument value: raw text, JSON (also its escaped inside), Python."""
+    if isinstance(value, str):
+        forms = [value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]]
+    else:
+        forms = [json.dumps(value, ensure_ascii=False), json.dumps(value, separators=(",", ":")), str(value)]
+    return [f for f in dict.fromkeys(forms) if f]
+
+
+def _skip_value(text: str, cursor: int, end: int, value) -> int:
+    """Past the rendered ``value`` of an argument whose name ends at ``cursor`` (or ``cursor`` if not seen).
+
+    The value follows its name within a little markup (``</arg_key>`` and ``<arg_value>``, ``=``, ``:<|"|>``),
+    so only a short window is searched; a nested value is skipped leaf by leaf when the template
+    does not print it as JSON.
+    """
+    if isinstance(value, (dict, list)):
+        for separators in ((", ", ": "), (",", ":")):
+            form = json.dumps(value, ensure_ascii=False, separators=separators)
+            at = text.find(form, cursor, min(end, cursor + _VALUE_GAP + len(form)))
+            if at >= 0:
+                return at + len(form)
+        for key, item in (value.items() if isinstance(value, dict) else ((None, v) for v in value)):
+            if key is not None:
+                m = re.compile(_word(key)).search(text, cursor, min(end, cursor + _VALUE_GAP + len(key)))
+                cursor = m.end() if m else cursor
+            cursor = _skip_value(text, cursor, end, item)
+        return cursor
+    found = [(at, len(f)) for f in _value_forms(value)
+             if (at := text.find(f, cursor, min(end, cursor + _VALUE_GAP + len(f)))) >= 0]
+    if not found:
+        return cursor
+    at, n = min(found, key=lambda x: (x[0], -x[1]))
+    return at + n
+
+
+def _argument_keys(text: str, cursor: int, end: int, arguments: dict, item: str) -> tuple[list[int], int]:
+    """Where each top-level argument name starts, and where the call's arguments end.
+
+    A JSON arguments object after the name (Qwen, Llama, DeepSeek, GPT-OSS) is decoded, so that
+    a name inside a value (nested objects, or a value that equals a key) is never taken; other
+    renderings are searched in order, each name after the previous argument's value.
+    """
+    if not arguments:
+        return [], cursor
+    brace = text.find("{", cursor, end)
+    decoded = json_object_keys(text, brace) if brace >= 0 else None
+    if decoded is not None and decoded[0] == arguments:
+        return [decoded[1][k] for k in arguments], decoded[2]
+    scans = [_scan_keys(text, cursor, end, list(arguments.items()))]
+    if len(scans[0][0]) < len(arguments):  # templates that sort the arguments (Gemma 4's dictsort)
+        scans.append(_scan_keys(text, cursor, end, sorted(arguments.items())))
+    positions, cursor = max(scans, key=lambda scan: len(scan[0]))
+    if len(positions) < len(arguments):
+        logger.warning("%s: %d of the argument names %s are not in the rendered turn", item,
+                       len(arguments) - len(positions), list(arguments))
+    return positions, cursor
+
+
+def _scan_keys(text: str, cursor: int, end: int, arguments: list[tuple[str, Any]]) -> tuple[list[int], int]:
+    """Each name (quoted and followed by ``:``, or as a whole word, whichever comes first), then its value."""
+    positions = []
+    for arg, value in arguments:
+        quoted = re.compile(r'"' + re.escape(arg) + r'"\s*:').search(text, cursor, end)
+        word = re.compile(_word(arg)).search(text, cursor, end)
+        if quoted is not None and (word is None or quoted.start() + 1 <= word.start()):
+            positions.append(quoted.start() + 1)
+            cursor = quoted.end()
+        elif word is not None:
+            positions.append(word.start())
+            cursor = word.end()
+        else:
+            continue
+        cursor = _skip_value(text, cursor, end, value)
+    return positions, cursor
 
 
 def key_chars(text: str, span: tuple[int, int], message: dict, tool_names: list[str],
               item: str = "turn") -> KeyChars:
-    """Where the key tokens of one assistant turn start, as character positions in ``text``."""
+    """Where the key tokens of one assistant turn start, as character positions in ``text``.
+
+    Calls are looked for in order, each one after the end of the previous call's arguments.
+    """
     start, end = span
     cursor = _skip_past(text, start, end, message.get("reasoning_content"))
     cursor = _skip_past(text, cursor, end, message.get("content") if isinstance(message.get("content"), str) else None)
@@ -85,19 +204,9 @@ def key_chars(text: str, span: tuple[int, int], message: dict, tool_names: list[
             if other != name and shared > 0:
                 positions.append(at + shared)
                 kinds.append("divergence")
-        cursor = m.end()
-        for arg in _argument_names(fn.get("arguments")):
-            m = re.compile(r'"' + re.escape(arg) + r'"\s*:').search(text, cursor, end)
-            if m is not None:
-                arg_at, cursor = m.start() + 1, m.end()
-            else:
-                m = re.compile(_word(arg)).search(text, cursor, end)
-                if m is None:
-                    logger.warning("%s tool call %d: argument %r is not in the rendered turn", item, j, arg)
-                    continue
-                arg_at, cursor = m.start(), m.end()
-            positions.append(arg_at)
-            kinds.append("argument")
+        keys, cursor = _argument_keys(text, m.end(), end, _arguments(fn.get("arguments")), f"{item} tool call {j}")
+        positions.extend(keys)
+        kinds.extend(["argument"] * len(keys))
     return KeyChars(tuple(positions), tuple(kinds))
 
 

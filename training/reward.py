@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Collection, Mapping, NamedTuple, Sequence
 
 from builders.schema import SchemaError
 from training.metrics.tool_calls import (
@@ -102,15 +102,21 @@ def _irm_affinity(generated: Call, gold: Call, schemas: dict) -> tuple:
     return (generated.name == gold.name, IRM_TABLE[row])
 
 
+def check_gold_tools(gold: Sequence[Call], tool_names: Collection[str], item: str = "gold") -> None:
+    """A gold call to a tool the row does not list can never score +1: the row is broken, say so."""
+    for j, call in enumerate(gold):
+        if call.name not in tool_names:
+            raise SchemaError(f"{item} call {j} to {call.name!r}", "its tool is not in the row's tools",
+                              f"add the tool to the tools column or fix the gold call (tools: "
+                              f"{sorted(tool_names) or 'none'})")
+
+
 def irm_breakdown(generated: Any, gold: Any, tools: Any, table: Mapping[str, float] | None = None) -> IRMResult:
     """The reward of one turn and the table row behind every part of it."""
     table = {**IRM_TABLE, **(table or {})}
     wanted = gold if isinstance(gold, list) and all(isinstance(c, Call) for c in gold) else _gold(gold)
     schemas = tool_schemas(tools)
-    for call in wanted:
-        if call.name not in schemas:
-            raise SchemaError(f"gold call to {call.name!r}", "its tool is not in the available tools",
-                              f"check the row's tools column (it lists {sorted(schemas) or 'no tools'})")
+    check_gold_tools(wanted, schemas)
     try:
         calls = generated if isinstance(generated, list) and all(isinstance(c, Call) for c in generated) \
             else parse_calls(generated)
@@ -182,6 +188,7 @@ def openrlhf_label(row: Mapping[str, Any]) -> str:
     """
     calls = _gold(row.get(GOLD_COLUMN) or row.get("completion") or row.get("actions"))
     tools = row.get("tools")
+    check_gold_tools(calls, tool_schemas(tools), f"row {row['id']!r} gold" if row.get("id") else "gold")
     return json.dumps({"gold": [c.to_openai() for c in calls],
                        "tools": json.loads(tools) if isinstance(tools, str) else tools}, ensure_ascii=False)
 

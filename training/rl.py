@@ -28,7 +28,7 @@ from typing import Any
 from builders.schema import SchemaError
 from training import cli
 from training.metrics.tool_calls import ParseError, gold_calls
-from training.reward import GOLD_COLUMN, grpo_irm_reward
+from training.reward import GOLD_COLUMN, check_gold_tools, grpo_irm_reward
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def prepare_dataset(ds, tokenizer, chat_template_kwargs: dict | None = None, str
             skipped += 1
             continue
         tools = row_tools(row, name)
+        check_gold_tools(calls, {t["function"]["name"] for t in tools}, f"{name} gold")
         prompt = render_prompt(tokenizer, row_messages(row, "prompt", name), tools, chat_template_kwargs, strip_bos)
         rows.append({"prompt": prompt,
                      GOLD_COLUMN: json.dumps([c.to_openai() for c in calls], ensure_ascii=False),
@@ -120,7 +121,7 @@ def build_trainer(model_path: str, train_dataset, preset: RLPreset, output_dir: 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.make_parser("python -m training.rl", __doc__)
     cli.add_run_arguments(p, dataset_help="release folder, data file or Hub id of a contract dataset (samples shape)",
-                          config_help="dataset config (e.g. samples)",
+                          config_help=cli.SAMPLES_CONFIG_HELP,
                           model_help="local model folder (typically the SFT checkpoint)", preset_default=DEFAULT_PRESET,
                           set_help="override a GRPOConfig field, e.g. --set num_generations=4 (repeatable)")
     return p

@@ -77,7 +77,7 @@ def build_trainer(model_path: str, train_dataset, preset: SFTPreset, output_dir:
 def build_parser() -> argparse.ArgumentParser:
     p = cli.make_parser("python -m training.sft", __doc__, epilog=__doc__.split("\n\n", 1)[1])
     cli.add_run_arguments(p, dataset_help="release folder, data file (parquet/jsonl) or Hub id of a contract dataset",
-                          config_help="dataset config: samples (default) or trajectories",
+                          config_help="dataset config: samples or trajectories",
                           model_help="local model folder or Hub id (tokenizer with a tool-capable chat template)",
                           preset_default=DEFAULT_PRESET,
                           set_help="override an SFTConfig field, e.g. --set learning_rate=1e-5 (repeatable)")
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None):
     trainer = build_trainer(args.model, ds, preset, args.output_dir, overrides, args.use_lora)
     result = trainer.train()
     trainer.save_model(args.output_dir)
-    summary = {"preset": preset.name, "dataset": args.dataset, "config": args.config, "split": args.split,
+    summary = {"preset": preset.name, "dataset": args.dataset, "config": args.config or ds.info.config_name,
+               "split": args.split,
                "revision": args.revision, "rows": len(trainer.train_dataset), "pkt": preset.masks.pkt,
                "w_max": preset.masks.w_max, "lora": hasattr(trainer.model, "peft_config"), "metrics": result.metrics}
     Path(args.output_dir, "sft_summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

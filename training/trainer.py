@@ -58,6 +58,12 @@ class WeightedSFTTrainer(SFTTrainer):
                     raise SchemaError(type(self).__name__, f"per-token weights do not work with {what}",
                                       "turn it off, or drop the weights column to train as plain SFTTrainer")
         super().__init__(model, args, data_collator, train_dataset, *rest, **kwargs)
+        parallel = getattr(self.accelerator, "parallelism_config", None)
+        if self._has_weights(train_dataset) and parallel is not None and (
+                parallel.cp_enabled or getattr(parallel, "sp_enabled", False)):
+            raise SchemaError(type(self).__name__, "per-token weights do not work with context or sequence "
+                              "parallelism (the batch is split and its labels come pre-shifted)",
+                              "turn parallelism off (cp_size / sp_size 1), or drop the weights column")
         dc = self.data_collator
         if type(dc) is DataCollatorForLanguageModeling:
             self.data_collator = WeightedDataCollator(
@@ -95,7 +101,15 @@ class WeightedSFTTrainer(SFTTrainer):
         if self.aux_loss_enabled:
             inputs["output_router_logits"] = True
 
+        if "shift_labels" in inputs:
+            raise SchemaError(type(self).__name__, "the batch holds shift_labels (context or sequence parallelism), "
+                              "but the weights are aligned with unshifted labels",
+                              "turn parallelism off, or drop the weights column to train as plain SFTTrainer")
         outputs = model(**inputs, fused_lm_head=True)
+        if outputs.log_probs.shape != weights[:, 1:].shape:
+            raise SchemaError(type(self).__name__, f"log-probs of shape {tuple(outputs.log_probs.shape)} do not line "
+                              f"up with the weights {tuple(weights.shape)} shifted by one token",
+                              "use the WeightedDataCollator and no sequence splitting")
         w = weights[:, 1:].to(outputs.log_probs.dtype) * outputs.label_mask
         per_token_loss = -outputs.log_probs
         if self.args.loss_type == "dft":

@@ -21,6 +21,10 @@ def trl_chat_template(name: str) -> str:
     return (importlib.resources.files("trl") / "chat_templates" / f"{name}.jinja").read_text()
 
 
+TRL_TEMPLATES = sorted(p.name.removesuffix(".jinja")
+                       for p in (importlib.resources.files("trl") / "chat_templates").iterdir() if p.name.endswith(".jinja"))
+
+
 @pytest.fixture(scope="session")
 def smollm2_tokenizer_dir(tmp_path_factory) -> Path:
     """SmolLM2's tokenizer saved as a normal HF folder (the GGUF read takes ~10 s, so only once)."""
@@ -74,3 +78,17 @@ def tiny_model_dir(tmp_path_factory, smollm2_tokenizer_dir) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def template_tokenizer(smollm2_tokenizer_dir):
+    """``make(name)``: SmolLM2's tokenizer with TRL's template ``name``; one shared tokenizer, so use it at once."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+
+    def make(name: str):
+        tok.chat_template = trl_chat_template(name)
+        return tok
+
+    return make

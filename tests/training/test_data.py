@@ -83,3 +83,39 @@ def test_row_conversation_errors_name_the_row():
         row_conversation({"id": "x", "text": "hello"})
     with pytest.raises(SchemaError, match="verdict must be a bool"):
         row_conversation(TRAJECTORY | {"turn_verdicts": ["yes", True]})
+
+
+@pytest.mark.parametrize("arguments,problem", [
+    ("{a: oops", r"arguments are not valid JSON \(.*\): '\{a: oops'"),
+    ('["Paris"]', r"arguments must be a JSON object, got list"),
+    (5, r"arguments must be a JSON object, got int"),
+])
+def test_bad_call_arguments_name_row_message_and_call(arguments, problem):
+    bad = {"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+    row = SAMPLE | {"completion": [msg("assistant", "", tool_calls=[CALL, bad])]}
+    with pytest.raises(SchemaError, match=rf"^row 's1' completion\[0\] tool call 1 \(get_weather\): {problem}"):
+        row_conversation(row)
+    assert row_messages({"messages": [msg("assistant", None, tool_calls=[CALL | {"function": {
+        "name": "f", "arguments": None}}])]})[0]["tool_calls"][0]["function"]["arguments"] == "{}"
+
+
+def write_release(folder, configs, default=None):
+    """A release folder whose card lists ``configs`` (name -> rows), ``default`` marked as the default."""
+    card = ["---", "configs:"]
+    for name, rows in configs.items():
+        (folder / "data" / name).mkdir(parents=True)
+        datasets.Dataset.from_list(rows).to_parquet(str(folder / "data" / name / "train-00000-of-00001.parquet"))
+        card += [f"- config_name: {name}"] + (["  default: true"] if name == default else []) + [
+            "  data_files:", "  - split: train", f"    path: data/{name}/train-*.parquet"]
+    (folder / "README.md").write_text("\n".join(card + ["---", "# test", ""]))
+    return str(folder)
+
+
+def test_load_split_defaults_to_samples(tmp_path):
+    """A ToolMind release may mark `functions` its default; without --config, training reads `samples`."""
+    functions = [{"name": "get_weather", "schema": json.dumps(TOOLS[0])}]
+    release = write_release(tmp_path / "toolmind", {"functions": functions, "samples": [SAMPLE]}, default="functions")
+    assert load_split(release)["id"] == ["s1"]
+    assert load_split(release, config="functions")["name"] == ["get_weather"]
+    other = write_release(tmp_path / "itc", {"apis": functions, "default": [SAMPLE]}, default="default")
+    assert load_split(other)["id"] == ["s1"]  # no `samples`: the dataset's own default

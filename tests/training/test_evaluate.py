@@ -123,3 +123,14 @@ def test_generation_with_a_local_model(tiny_model_dir, samples, tmp_path):
     assert [p["id"] for p in saved] == ["r0", "r1"] and all(isinstance(p["output"], str) for p in saved)
     assert report["scores"]["n"] == 2 and 0.0 <= report["scores"]["TS"] <= 1.0
     assert json.loads(out.read_text())["model"] == str(tiny_model_dir)
+
+
+@pytest.mark.parametrize("metrics", ["tl", "itc"])
+def test_gold_tool_missing_from_tools_is_named_up_front(metrics):
+    from training.evaluate import contract_items
+
+    other = json.dumps([{"type": "function", "function": {"name": "get_time", "description": "",
+                                                         "parameters": {"type": "object", "properties": {}}}}])
+    row = ROWS[2] | {"tools": other, "actions": [{"name": "get_weather", "arguments": '{"city": "Oslo"}'}]}
+    with pytest.raises(SchemaError, match=r"^row 'r2' gold call 0 to 'get_weather': its tool is not in the row's"):
+        contract_items([ROWS[0], row], metrics)

@@ -101,3 +101,66 @@ def test_key_chars_and_turn_weights_on_offsets():
     offsets = [(i, i + 1) for i in range(len(text))]
     weights = turn_weights(offsets, list(range(1, 11)), KeyChars((2, 3, 40), ("name",) * 3), w_max=9)
     assert weights == {2: 4.0, 3: 4.0}  # 40 is not trained; |NK| / |K| = 8 / 2
+
+
+def calls_row(*calls):
+    tool_calls = [{"id": f"c{i}", "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                  for i, (n, a) in enumerate(calls)]
+    return {"id": "s1", "prompt": [{"role": "user", "content": "hi"}], "tools": json.dumps(TOOLS),
+            "completion": [{"role": "assistant", "content": "", "tool_calls": tool_calls}]}
+
+
+PARALLEL = calls_row(("get_weather", {"city": "get_time"}), ("get_time", {"city": "Paris"}))
+NESTED = calls_row(("get_weather", {"q": {"city": "x"}, "city": "Paris"}))
+# (row, template, trained tokens, key tokens (index, token)); the traps are marked by hand:
+#   PARALLEL: the first call's value 'get_time' is not the second call's name;
+#   NESTED: the 'city' inside q's value is not the top-level argument 'city'.
+PKT_CASES = [
+    (PARALLEL, "qwen3", 74, [(20, "get"), (22, "weather"), (23, '",'), (28, "city"),  # value get_time at 31..33
+                             (53, "get"), (55, "time"), (61, "city")]),
+    (NESTED, "qwen3", 50, [(20, "get"), (22, "weather"), (23, '",'), (28, "q"), (37, "city")]),  # nested city: 31
+    (PARALLEL, "glm4moe", 86, [(12, "get"), (14, "weather"), (15, "Ċ"), (21, "city"),  # value get_time at 33..35
+                               (53, "get"), (55, "time"), (62, "city")]),
+    (NESTED, "glm4moe", 74, [(12, "get"), (14, "weather"), (15, "Ċ"), (21, "q"), (50, "city")]),  # nested city: 34
+]
+
+
+@pytest.mark.parametrize("row,name,n_trained,keys", PKT_CASES,
+                         ids=["parallel-qwen3", "nested-qwen3", "parallel-glm4moe", "nested-glm4moe"])
+def test_keys_skip_argument_values(chat_tokenizers, row, name, n_trained, keys):
+    tok = chat_tokenizers[name]
+    got = trained_tokens(tok, ChatEncoder(tok, MaskConfig(w_max=100.0)).encode_row(row))
+    assert len(got) == n_trained
+    assert [(i, t) for i, (t, w) in enumerate(got) if w != 1.0] == keys
+    assert {w for _, w in got if w != 1.0} == {(n_trained - len(keys)) / len(keys)}
+
+
+def test_key_chars_on_text():
+    """Character positions for JSON arguments (decoded) and for markup arguments (searched in order)."""
+    text = ('{"name": "get_weather", "arguments": {"city": "get_time", "q": {"city": 1}}}'
+            '{"name": "get_time", "arguments": {"city": "Paris"}}')
+    message = {"tool_calls": [
+        {"function": {"name": "get_weather", "arguments": {"city": "get_time", "q": {"city": 1}}}},
+        {"function": {"name": "get_time", "arguments": '{"city": "Paris"}'}}]}
+    chars = key_chars(text, (0, len(text)), message, ["get_weather", "get_time"])
+    assert list(zip(chars.positions, chars.kinds)) == [(10, "name"), (14, "divergence"), (39, "argument"),
+                                                       (59, "argument"), (86, "name"), (90, "divergence"),
+                                                       (112, "argument")]
+    assert [text[p:p + 4] for p in chars.positions] == ["get_", "weat", "city", "q\": ", "get_", "time", "city"]
+    gemma = "call:get_weather{city:<|\"|>Paris<|\"|>,q:{city:<|\"|>x<|\"|>}}"  # dictsort: not the arguments' order
+    arguments = {"q": {"city": "x"}, "city": "Paris"}
+    message = {"tool_calls": [{"function": {"name": "get_weather", "arguments": arguments}}]}
+    chars = key_chars(gemma, (0, len(gemma)), message, ["get_weather"])
+    assert [gemma[p:p + 5] for p in chars.positions] == ["get_w", "city:", "q:{ci"]
+
+
+def test_weights_follow_truncation(chat_tokenizers):
+    """max_length cuts the turn after 25 of its 41 tokens: 3 key tokens kept, weighed against the 22 others."""
+    tok = chat_tokenizers["qwen3"]
+    row = sample("get_weather", {"city": "Paris"})
+    full = ChatEncoder(tok, MaskConfig(w_max=100.0)).encode_row(row)
+    first = next(i for i, lab in enumerate(full["labels"]) if lab != IGNORE_INDEX)
+    cut = ChatEncoder(tok, MaskConfig(w_max=100.0, max_length=first + 25)).encode_row(row)
+    got = trained_tokens(tok, cut)
+    assert [t for t, _ in got] == WEATHER_TURN[:25]
+    assert [w for _, w in got] == [22 / 3 if i in WEATHER_KEYS else 1.0 for i in range(25)]

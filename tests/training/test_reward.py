@@ -118,8 +118,10 @@ def test_plain_answers():
 
 
 def test_bad_gold_or_tools_raise_clear_errors():
-    with pytest.raises(SchemaError, match="not in the available tools"):
+    with pytest.raises(SchemaError, match=r"gold call 0 to 'get_weather': its tool is not in the row's tools"):
         irm_reward(tag("get_weather", {}), GOLD, "[]")
+    with pytest.raises(SchemaError, match=r"row 'r9' gold call 0 to 'get_weather': its tool is not in the row's tools"):
+        openrlhf_label({"id": "r9", "completion": GOLD, "tools": "[]"})
     with pytest.raises(SchemaError, match="gold calls"):
         irm_reward(tag("get_weather", {}), "not json", TOOLS)
 

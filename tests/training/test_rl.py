@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -42,6 +43,14 @@ def test_prepare_dataset_renders_tools_and_keeps_gold(chat_tokenizers):
         prepare_dataset([TEXT_ROW], tok)
 
 
+def test_gold_tool_missing_from_tools_is_named_up_front(chat_tokenizers):
+    other = json.dumps([{"type": "function", "function": {"name": "get_time", "description": "",
+                                                         "parameters": {"type": "object", "properties": {}}}}])
+    with pytest.raises(SchemaError, match=r"^row 'r1' gold call 0 to 'get_weather': its tool is not in the row's "
+                                          r"tools; .*\['get_time'\]"):
+        prepare_dataset([ROWS[0], ROWS[1] | {"tools": other}], chat_tokenizers["qwen3"])
+
+
 def test_presets_load_and_map_to_grpo(tmp_path):
     tl, lora = RLPreset.load("rl_grpo_tl"), RLPreset.load("rl_grpo_lora")
     assert tl.lora is None and lora.lora["r"] == 16
@@ -64,9 +73,29 @@ def test_help_lists_the_options(capsys):
         assert option in out
 
 
-def test_a_few_grpo_steps_with_the_irm_reward(tiny_model_dir, tmp_path):
+def test_a_few_grpo_steps_with_the_irm_reward(tiny_model_dir, tmp_path, monkeypatch):
+    """Real steps through the CLI; a spy around the wired reward checks what GRPO hands it.
+
+    The reward must see each prompt's own gold calls and tools: an exact call for the city in the
+    prompt scores +1 through it, a wrong value -0.25.
+    """
     from datasets import Dataset
 
+    from training import rl
+    from training.reward import grpo_irm_reward
+
+    seen = []
+
+    def spy(prompts, completions, **kwargs):
+        cities = [re.search(r"Weather in (\w+)\?", p).group(1) for p in prompts]
+        call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "%s"}}\n</tool_call>'
+        seen.append({"cities": cities, "gold": kwargs["gold_calls"], "tools": kwargs["tools"],
+                     "exact": grpo_irm_reward(prompts, [call % c for c in cities], **kwargs),
+                     "wrong": grpo_irm_reward(prompts, [call % "Nowhere"] * len(prompts), **kwargs)})
+        return grpo_irm_reward(prompts, completions, **kwargs)
+
+    spy.__name__ = "grpo_irm_reward"
+    monkeypatch.setattr(rl, "grpo_irm_reward", spy)
     data = tmp_path / "samples.parquet"
     Dataset.from_list(ROWS).to_parquet(data)
     out = tmp_path / "rl"
@@ -80,6 +109,12 @@ def test_a_few_grpo_steps_with_the_irm_reward(tiny_model_dir, tmp_path):
     for h in logged:  # a random model writes no call: every completion scores in the IRM range
         assert -2.0 <= h["rewards/grpo_irm_reward/mean"] <= 1.0
     assert (out / "model.safetensors").exists()
+    assert len(seen) == 2
+    for batch in seen:  # one prompt, two generations, per step
+        assert len(batch["cities"]) == 2 and batch["cities"][0] == batch["cities"][1]
+        for city, gold, tools in zip(batch["cities"], batch["gold"], batch["tools"]):
+            assert json.loads(gold)[0]["function"]["arguments"] == json.dumps({"city": city}) and tools == TOOLS
+        assert batch["exact"] == [1.0, 1.0] and batch["wrong"] == [-0.25, -0.25]
 
 
 def test_lora_option_trains_an_adapter(tiny_model_dir, tmp_path):

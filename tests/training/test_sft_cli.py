@@ -38,6 +38,9 @@ def test_help():
     for flag in ("--model", "--preset", "--output-dir", "--lora", "--max-steps", "--pkt", "--no-pkt", "--w-max",
                  "--config", "--revision"):
         assert flag in out.stdout
+    text = " ".join(out.stdout.split())  # argparse wraps lines
+    assert "--config CONFIG dataset config: samples or trajectories (default: samples when the dataset has " \
+           "that config, else its default)" in text
 
 
 @pytest.mark.parametrize("path", sorted(PRESETS_DIR.glob("sft_*.yaml")), ids=lambda p: p.stem)

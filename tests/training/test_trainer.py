@@ -110,3 +110,15 @@ def test_train_steps_full_and_lora_and_unsupported_packing(tiny_model_dir, encod
     assert lora.train().training_loss > 0
     with pytest.raises(SchemaError, match="packing"):
         make(WeightedSFTTrainer, tiny_model_dir, tok, data, tmp_path / "packed", packing=True, max_length=64)
+
+
+def test_shifted_or_misaligned_batches_are_refused(tiny_model_dir, encoded, tmp_path):
+    """The weights line up with unshifted labels; context parallelism hands the model pre-shifted ones."""
+    tok, data = encoded
+    trainer = make(WeightedSFTTrainer, tiny_model_dir, tok, data, tmp_path)
+    batch = batch_of(trainer)
+    shifted = torch.nn.functional.pad(batch["labels"], (0, 1), value=-100)[:, 1:]
+    with pytest.raises(SchemaError, match="shift_labels"):
+        trainer.compute_loss(trainer.model, dict(batch, shift_labels=shifted))
+    with pytest.raises(SchemaError, match="do not line up with the weights"):
+        trainer.compute_loss(trainer.model, dict(batch, weights=batch["weights"][:, :-1]))
