@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any, Callable
 
-from builders.schema import Conversation, Function, SchemaError, ToolCall, content_hash, dumps
+from builders.schema import Conversation, Function, Message, SchemaError, ToolCall, content_hash, dumps
 
 from .types import convert_schema, parameters_schema
 
@@ -216,3 +216,9 @@ def _literal(node: ast.AST, ctx: RowContext, where: str) -> Any:
         return _JSON_WORDS[node.id]
     raise ctx.error(f"argument value {ast.unparse(node)[:80]!r} is not a literal",
                     "quote text values and give numbers, lists and dicts as literals", where)
+
+
+def system_messages(row: dict, ctx: "RowContext", read_functions: Callable[[str, "RowContext"], str]) -> list[Message]:
+    """Sources that declare their tools in the system prompt: register the tools, keep the prose."""
+    prose = read_functions(ctx.field(row, "system", str), ctx)
+    return [Message(role="system", content=prose)] if prose else []

@@ -14,7 +14,7 @@ import re
 
 from builders.schema import Conversation, Message
 
-from .common import RowContext, normalizer
+from .common import RowContext, normalizer, system_messages
 
 _SPEAKER = re.compile(r"(?:^|\n\n\n)(USER|ASSISTANT|FUNCTION RESPONSE): ?")
 _QUOTED_ARGS = re.compile(r'^\{\s*"name"\s*:\s*"(?P<name>[^"]*)"\s*,\s*"arguments"\s*:\s*\'(?P<args>.*)\'\s*\}$', re.S)
@@ -62,10 +62,8 @@ def read_call(text: str, ctx: RowContext, where: str):
 
 @normalizer("glaive")
 def normalize_glaive(row: dict, ctx: RowContext) -> Conversation:
-    system = ctx.field(row, "system", str)
+    messages = system_messages(row, ctx, read_functions)
     chat = ctx.field(row, "chat", str)
-    prose = read_functions(system, ctx)
-    messages = [Message(role="system", content=prose)] if prose else []
     parts = _SPEAKER.split(chat.strip())
     if parts[0].strip():
         raise ctx.error(f"chat starts with {parts[0][:60]!r} instead of a speaker",

@@ -15,7 +15,7 @@ import re
 
 from builders.schema import Conversation, Message, ToolCall, dumps
 
-from .common import RowContext, normalizer, parse_python_calls
+from .common import RowContext, normalizer, system_messages, parse_python_calls
 
 _LIST_INTRO = re.compile(r"Here is a list of functions in JSON format that you can invoke:?\s*")
 _CALL_HEAD = re.compile(r"[A-Za-z_][\w.]*\s*\(")
@@ -83,10 +83,8 @@ def answer_calls(value: str, pending: list[ToolCall], ctx: RowContext, where: st
 
 @normalizer("toolace")
 def normalize_toolace(row: dict, ctx: RowContext) -> Conversation:
-    system = ctx.field(row, "system", str)
+    messages = system_messages(row, ctx, read_functions)
     turns = ctx.field(row, "conversations", list)
-    prose = read_functions(system, ctx)
-    messages = [Message(role="system", content=prose)] if prose else []
     pending: list[ToolCall] = []
     for i, turn in enumerate(turns):
         where = f"conversations[{i}]"
