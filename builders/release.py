@@ -100,13 +100,14 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
     files["rejects.jsonl"] = {"rows": len(ctx.rejects)}
     sources = {s: ctx.source_versions.get(s, preset.sources[s].path) for s in sorted(ctx.sources_used)}
     total = sum(n for c in rows.values() for n in c.values())
+    digest, models = code_digest(), model_names(preset)
     meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config=next(iter(tables)),
                         license=dcfg.license, languages=dcfg.languages, task_categories=module.TASK_CATEGORIES,
                         tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
     card = render_card(
         f"{name}.md.j2", meta, description=dcfg.description.strip(), version=preset.version,
-        repo_id=dcfg.repo_id, package_version=f"{builders.__version__} (code {code_digest()[:12]})", preset_name=preset.name, seed=preset.seed,
-        sources=sources, models=model_names(preset), rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
+        repo_id=dcfg.repo_id, package_version=f"{builders.__version__} (code {digest[:12]})",
+        preset_name=preset.name, seed=preset.seed, sources=sources, models=models, rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
         stats={c: config_stats(s) for c, s in tables.items()},
         preset_yaml=yaml.safe_dump(recorded(preset), sort_keys=False, allow_unicode=True))
     (folder / "README.md").write_text(card, encoding="utf-8")
@@ -117,8 +118,8 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
         entry.update({"sha256": sha256_file(path), "bytes": path.stat().st_size})
     manifest = {
         "dataset": name, "version": preset.version, "preset_name": preset.name, "seed": preset.seed,
-        "package": "toolmind-builders", "package_version": builders.__version__, "code_sha256": code_digest(),
-        "sources": sources, "models": model_names(preset), "rows": rows,
+        "package": "toolmind-builders", "package_version": builders.__version__, "code_sha256": digest,
+        "sources": sources, "models": models, "rows": rows,
         "rejects": ctx.rejects.counts(), "files": dict(sorted(files.items())), "preset": recorded(preset),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
