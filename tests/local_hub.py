@@ -57,6 +57,9 @@ DEFAULT_GITATTRIBUTES = "".join(
     )
 )
 
+# tag and branch names the Hub accepts
+_REF_NAME = re.compile(r"[\w.\-]+(/[\w.\-]+)*")
+
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -858,7 +861,7 @@ class _HubHandler(BaseHTTPRequestHandler):
     def create_tag(self, repo_type: str, repo_id: str, revision: str) -> None:
         payload = self._json_body()
         tag = payload.get("tag", "")
-        if not re.fullmatch(r"[\w.\-]+(/[\w.\-]+)*", tag):
+        if not _REF_NAME.fullmatch(tag):
             raise HubError(400, f"invalid tag name {tag!r}")
 
         def action():
@@ -884,7 +887,7 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     def create_branch(self, repo_type: str, repo_id: str, branch: str) -> None:
         payload = self._json_body()
-        if not re.fullmatch(r"[\w.\-]+(/[\w.\-]+)*", branch) or branch.startswith("refs"):
+        if not _REF_NAME.fullmatch(branch) or branch.startswith("refs"):
             raise HubError(400, f"invalid branch name {branch!r}")
 
         def action():
