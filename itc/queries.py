@@ -1,0 +1,97 @@
+"""Query generation (seed 003, Appendices C / D): requests built from an API set and seed examples,
+replies parsed and validated, each query tagged with the language of its APIs' country."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from builders.llm.prompts import load_prompt
+from builders.schema import content_hash, dumps
+from itc.catalog import item_rng, public_spec
+from itc.selection import TASK_TYPES
+
+SEED_POOL = Path(__file__).resolve().parent / "seeds" / "seed_pool.jsonl"
+STAGE = "generate_queries"
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "de": "German", "fr": "French", "es": "Spanish",
+                  "hi": "Hindi", "ko": "Korean", "pt": "Portuguese", "vi": "Vietnamese", "id": "Indonesian",
+                  "ar": "Arabic", "it": "Italian", "ru": "Russian", "tr": "Turkish", "th": "Thai", "nl": "Dutch",
+                  "sw": "Swahili", "pl": "Polish", "cs": "Czech", "da": "Danish", "fi": "Finnish", "el": "Greek",
+                  "he": "Hebrew", "hr": "Croatian", "hu": "Hungarian", "ms": "Malay", "no": "Norwegian",
+                  "ro": "Romanian", "rw": "Kinyarwanda", "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian",
+                  "sv": "Swedish", "tl": "Tagalog", "uk": "Ukrainian", "ur": "Urdu"}
+
+REPLY_SCHEMA = {
+    "type": "object", "required": ["queries"],
+    "properties": {"queries": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["query", "apis"],
+        "properties": {"query": {"type": "string", "minLength": 5},
+                       "apis": {"type": "array", "minItems": 1, "items": {"type": "string"}}}}}},
+}
+_OUTPUT_FORMAT = '{"queries": [{"query": "the instruction", "apis": ["names of the APIs it needs"]}]}'
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def load_seed_pool(path: str | Path = SEED_POOL) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def pick_examples(pool: list[dict], task_type: str, language: str, *, k: int, seed: int, item: str) -> list[dict]:
+    """``k`` (1-3) seed examples of ``task_type``: the task's language first, then a seeded draw of the rest."""
+    rng = item_rng(seed, STAGE, item)
+    same_type = [s for s in pool if s["task_type"] == task_type]
+    rng.shuffle(same_type)
+    same_type.sort(key=lambda s: s["language"] != language)  # stable: keeps the shuffle inside each group
+    return same_type[:max(1, min(k, 3))]
+
+
+def api_set_specs(api_set: dict, tools_by_id: dict[str, dict]) -> list[dict]:
+    """The ITC specs of the set's endpoints, grouped by tool, in the set's order."""
+    names: dict[str, list[str]] = {}
+    for key in api_set["apis"]:
+        tool_id, name = key.split("::", 1)
+        names.setdefault(tool_id, []).append(name)
+    return [public_spec(tools_by_id[t], n) for t, n in names.items()]
+
+
+def query_request(api_set: dict, tools_by_id: dict[str, dict], examples: list[dict], *, n: int = 3) -> dict:
+    """The prompt for one API set: template name and version (for the cache key) and the user message."""
+    prompt = load_prompt(__file__, f"prompts/query_{api_set['task_type']}.txt")
+    shown = [{"query": e["query"], "apis": e["apis"]} for e in examples]
+    text = prompt.render(n=n, language_name=language_name(api_set["language"]), output_format=_OUTPUT_FORMAT,
+                         example_list="\n".join(dumps(e) for e in shown),
+                         api_data=dumps(api_set_specs(api_set, tools_by_id)))
+    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": REPLY_SCHEMA}
+
+
+def parse_query_reply(reply: dict | str, api_set: dict, *, generator: str) -> list[dict]:
+    """Query rows from one reply; raises ``ValueError`` with the reason when it breaks the schema.
+
+    An API named in a query that is not in the set is an error too: the generator invented it.
+    """
+    value = json.loads(reply) if isinstance(reply, str) else reply
+    try:
+        jsonschema.validate(value, REPLY_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        raise ValueError(f"query reply breaks its schema at {list(exc.absolute_path)}: {exc.message}") from None
+    allowed = {k.split("::", 1)[1] for k in api_set["apis"]}
+    rows = []
+    for q in value["queries"]:
+        unknown = sorted(set(q["apis"]) - allowed)
+        if unknown:
+            raise ValueError(f"query {q['query'][:60]!r} names APIs outside its set: {unknown}")
+        query = q["query"].strip()
+        rows.append({"id": content_hash([api_set["id"], query]), "api_set_id": api_set["id"],
+                     "task_type": api_set["task_type"], "language": api_set["language"], "country": api_set["country"],
+                     "category": api_set["category"], "apis": api_set["apis"], "tool_ids": api_set["tool_ids"],
+                     "query": query, "query_apis": sorted(set(q["apis"])), "generator": generator})
+    return rows
+
+
+__all__ = ["TASK_TYPES", "REPLY_SCHEMA", "load_seed_pool", "pick_examples", "query_request", "parse_query_reply"]
