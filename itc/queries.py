@@ -11,7 +11,6 @@ import jsonschema
 from builders.llm.prompts import load_prompt
 from builders.schema import content_hash, dumps
 from itc.catalog import item_rng, public_spec
-from itc.selection import TASK_TYPES
 
 SEED_POOL = Path(__file__).resolve().parent / "seeds" / "seed_pool.jsonl"
 STAGE = "generate_queries"
@@ -93,5 +92,3 @@ def parse_query_reply(reply: dict | str, api_set: dict, *, generator: str) -> li
                      "query": query, "query_apis": sorted(set(q["apis"])), "generator": generator})
     return rows
 
-
-__all__ = ["TASK_TYPES", "REPLY_SCHEMA", "load_seed_pool", "pick_examples", "query_request", "parse_query_reply"]
