@@ -52,13 +52,13 @@ def split_tasks(tasks: list[dict], *, seed: int, test_fraction: float = 0.1, tol
     deficit = {s: test_fraction * n for s, n in totals.items()}
     order = sorted(strata, key=lambda c: item_rng(seed, STAGE, c).random())
     test_components, in_test = set(), 0
-    for _ in range(2):  # a second pass fills what stratification left short
+    for fill in (False, True):  # the second pass fills what stratification left short
         for comp in order:
             size = sum(strata[comp].values())
             if comp in test_components or in_test + size > cap or in_test >= budget:
                 continue
             gain = sum(deficit[s] ** 2 - (deficit[s] - n) ** 2 for s, n in strata[comp].items())
-            if gain > 0 or (_ and in_test + size <= budget):
+            if gain > 0 or (fill and in_test + size <= budget):
                 test_components.add(comp)
                 in_test += size
                 for s, n in strata[comp].items():
