@@ -25,7 +25,7 @@ TRAJECTORY_ROLE, TURN_ROLE = "trajectory_judge", "turn_judge"
 TRAJECTORY_PROMPT = load_prompt(__file__, "prompts/trajectory_judge.jinja")
 TURN_PROMPT = load_prompt(__file__, "prompts/turn_judge.jinja")
 MODES = ("enforce", "record")
-_DIGIT_RE = re.compile(r"(?<![\d.])([01])(?![\d.])")
+_DIGIT_RE = re.compile(r"(?<![\d.])([01])(?!\d|\.\d)")
 
 
 @dataclass
