@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from builders.llm import ChatRequest, LLMClient, load_prompt
-from builders.schema import SchemaError
+from builders.schema import SchemaError, dumps
 from toolmind.agents.common import Reject, chain_functions, tools_text
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def parse_intent(reply: Any) -> dict:
     if not isinstance(task, str) or not task.strip():
         raise SchemaError("intent reply", "has an empty 'Task Instruction'", "write the user's goal in one paragraph")
     usage = _field(reply, "Tool Usage")
-    usage = usage if isinstance(usage, str) else "" if usage is None else str(usage)
+    usage = usage if isinstance(usage, str) else "" if usage is None else dumps(usage)
     return {"task_instruction": task.strip(), "tool_usage": usage.strip(),
             "domains": normalize_domains(_field(reply, "Domains"))}
 
