@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datasets
+import pytest
 
 from builders.schema import Message, ToolCall, dumps
 from toolmind.turns import SAMPLE_COLUMNS, TRAJECTORY_COLUMNS, split_samples, trajectory_row
@@ -67,3 +68,33 @@ def test_mae_turns_are_not_anchors_and_rows_fit_arrow():
         ds = datasets.Dataset.from_list(rows)
         assert ds.num_rows == len(rows)
     assert datasets.Dataset.from_list(samples)[0]["completion"][0]["tool_calls"] is None
+
+
+# the offline tiny model and tokenizer of the training tests (imported fixtures are module fixtures here)
+from tests.training.conftest import smollm2_tokenizer_dir, tiny_model_dir  # noqa: E402,F401
+
+
+@pytest.mark.slow
+def test_sft_trainer_takes_samples_as_published_with_loss_on_the_anchor_only(tiny_model_dir, tmp_path):  # noqa: F811
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    datasets.Dataset.from_list(split_samples(trajectory_row(filtered()))).to_parquet(str(tmp_path / "samples.parquet"))
+    data = datasets.load_dataset("parquet", data_files=str(tmp_path / "samples.parquet"), split="train")
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), processing_class=tok,
+                         train_dataset=data, args=SFTConfig(output_dir=str(tmp_path / "out"), max_steps=1, bf16=False,
+                                                            per_device_train_batch_size=2, report_to="none",
+                                                            save_strategy="no", logging_steps=1))
+    trained = []
+    for row in trainer.train_dataset:
+        ids = [label for label in row["labels"] if label != -100]
+        trained.append(tok.decode(ids))
+    assert trained[0].startswith("<think>\nr1\n</think>") and '{"name": "f", "arguments": {"x":1}}' in trained[0]
+    assert "do f" not in trained[0]
+    assert trained[1] == "<think>\nr3\n</think>\n\nsure<|im_end|>\n"  # not the user turn, not the earlier answer
+    assert math.isfinite(trainer.train().training_loss)
