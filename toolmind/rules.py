@@ -47,8 +47,8 @@ def argument_problem(call: ToolCall, function: Function | None) -> str | None:
         return f"calls {call.name!r}, which is not among the turn's tools"
     try:
         args = json.loads(call.arguments)
-    except (TypeError, json.JSONDecodeError) as exc:
-        return f"arguments of {call.name!r} are not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})"
+    except json.JSONDecodeError as exc:
+        return f"arguments of {call.name!r} are not valid JSON ({exc.msg})"
     if not isinstance(args, dict):
         return f"arguments of {call.name!r} are a {type(args).__name__}, not an object"
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(function.parameters).iter_errors(args))
