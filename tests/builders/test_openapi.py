@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from builders.normalize.openapi import (
+from builders.sources.openapi import (
     OpenAPIConfig,
     OpenAPIError,
     OperationNormalizer,
