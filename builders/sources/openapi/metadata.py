@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from builders.sources.openapi.model import ApiInfo, OpenAPIError
+from builders.sources.openapi.model import ApiInfo, OpenAPIError, check_utf8, shown
 
 # --- country proxy -----------------------------------------------------------------------------
 
@@ -88,21 +88,33 @@ def spec_info(spec: Any, item: str, provider: str | None = None, service: str | 
                            "pass an OpenAPI 3.x document")
     version = spec.get("openapi")
     if not isinstance(version, str) or not version.startswith("3."):
-        found = f"swagger {spec['swagger']}" if "swagger" in spec else f"openapi {version!r}"
+        swagger = spec.get("swagger")
+        found = (f"swagger {swagger if isinstance(swagger, str) else shown(swagger)}" if "swagger" in spec
+                 else f"openapi {shown(version)}")
         raise OpenAPIError(item, f"not OpenAPI 3.x ({found})",
                            "convert it to OpenAPI 3 first (e.g. with swagger2openapi)")
     paths = spec.get("paths")
     if not isinstance(paths, dict) or not any(not str(k).startswith("x-") for k in paths):
         raise OpenAPIError(item, "has no paths", "use a spec that declares at least one operation under 'paths'")
+    components = spec.get("components")
+    if components is not None and not isinstance(components, dict):
+        raise OpenAPIError(item, f"'components' is a JSON {type(components).__name__}, not an object",
+                           "make 'components' a mapping (schemas, parameters, securitySchemes ...) or remove it")
     info = spec.get("info") if isinstance(spec.get("info"), dict) else {}
+    for key in ("x-providerName", "x-serviceName", "title", "version"):
+        if isinstance(info.get(key), (dict, list)):
+            raise OpenAPIError(item, f"info.{key} is a JSON {type(info[key]).__name__}, not a string",
+                               f"write info.{key} as a string")
     provider = str(info.get("x-providerName") or provider or "").strip()
     if not provider:
         raise OpenAPIError(item, "names no provider", "set info.x-providerName (e.g. 'example.com')")
     service = info.get("x-serviceName") or service or None
     cats = info.get("x-apisguru-categories")
     cats = tuple(c for c in cats if isinstance(c, str)) if isinstance(cats, list) else ()
-    return ApiInfo(api=f"{provider}:{service}" if service else provider, provider=provider,
-                   service=str(service) if service else None, title=str(info.get("title") or ""),
-                   categories=cats, country=country_from_provider(provider),
-                   spec_version=str(info.get("version", "")), openapi_version=version)
+    api_info = ApiInfo(api=f"{provider}:{service}" if service else provider, provider=provider,
+                       service=str(service) if service else None, title=str(info.get("title") or ""),
+                       categories=cats, country=country_from_provider(provider),
+                       spec_version=str(info.get("version", "")), openapi_version=version)
+    check_utf8(item, [api_info.api, api_info.title, api_info.categories, api_info.spec_version, version])
+    return api_info
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from builders.errors import DataError, one_line
 from builders.schema import Function, SchemaError, dumps
@@ -22,6 +24,25 @@ class ReaderError(DataError, SchemaError):
 
 class OpenAPIError(ReaderError):
     """A spec or one operation cannot be normalised; ``problem`` is the short reject reason."""
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr`` for a message: bounded in length, and safe on a value nested past the recursion limit."""
+    try:
+        return repr(value)[:limit]
+    except RecursionError:
+        return f"a deeply nested {type(value).__name__}"
+
+
+def check_utf8(item: str, value: Any) -> None:
+    """A text with a lone surrogate (a bad ``\\ud800`` escape in the JSON) cannot be written as UTF-8:
+    reject the spec or operation here rather than fail when the release is written."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[max(0, exc.start - 20): exc.end + 20]
+        raise OpenAPIError(item, f"holds a lone surrogate (an invalid \\u escape) near {bad!r}",
+                           "fix the text in the spec: \\ud800-\\udfff escapes must come in pairs") from None
 
 
 @dataclass

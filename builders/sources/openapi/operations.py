@@ -14,6 +14,8 @@ from builders.sources.openapi.model import (
     OpenAPIConfig,
     OpenAPIError,
     OpenAPIOperation,
+    check_utf8,
+    shown,
 )
 from builders.sources.openapi.schemas import Resolver
 
@@ -73,8 +75,9 @@ def _credentials(spec: dict) -> set[tuple[str, str]]:
     schemes = (spec.get("components") or {}).get("securitySchemes") or {}
     creds = set()
     for scheme in schemes.values() if isinstance(schemes, dict) else ():
-        if isinstance(scheme, dict) and scheme.get("type") == "apiKey" and isinstance(scheme.get("name"), str):
-            creds.add((str(scheme.get("in")), scheme["name"].lower()))
+        if (isinstance(scheme, dict) and scheme.get("type") == "apiKey" and isinstance(scheme.get("name"), str)
+                and isinstance(scheme.get("in"), str)):
+            creds.add((scheme["in"], scheme["name"].lower()))
     return creds
 
 
@@ -90,7 +93,10 @@ class OperationNormalizer:
     def __call__(self, path: str, method: str) -> OpenAPIOperation:
         item = f"{self.info.api} {method.upper()} {path}"
         path_item = self.resolver.deref(self.spec["paths"][path], item)
-        op = path_item[method]
+        op = path_item.get(method) if isinstance(path_item, dict) else None
+        if not isinstance(op, dict):
+            raise OpenAPIError(item, f"the path item is a JSON {type(path_item).__name__} without this operation",
+                               "point the path item's $ref at an object that declares the operation")
         props: dict = {}
         required: list = []
         locations: dict = {}
@@ -112,6 +118,7 @@ class OperationNormalizer:
                           parameters=parameters, outputs=self._outputs(op, item))
         except SchemaError as exc:
             raise OpenAPIError(item, exc.problem, exc.fix) from None
+        check_utf8(item, (fn.to_openai(), fn.outputs, path, locations))
         return OpenAPIOperation(function=fn, info=self.info, method=method, path=path, locations=locations)
 
     def _parameters(self, path_item: dict, op: dict, item: str) -> list[dict]:
@@ -123,7 +130,7 @@ class OperationNormalizer:
                     raise OpenAPIError(item, "a parameter has no name", "give every parameter a 'name' and 'in'")
                 where = param.get("in")
                 if where not in ("path", "query", "header", "cookie"):
-                    raise OpenAPIError(item, f"parameter {param['name']!r} has location {where!r}",
+                    raise OpenAPIError(item, f"parameter {shown(param['name'])} has location {shown(where)}",
                                        "use in: path, query, header or cookie")
                 merged[(where, param["name"])] = param
         return [p for (where, name), p in merged.items() if where != "cookie" and not self._is_credential(where, name)]

@@ -30,6 +30,7 @@ from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from builders.errors import one_line
 from builders.pipeline import PipelineStep, Rejects
 from builders.sources.openapi.directory import SourceError, SpecFile, check_exists, is_npm_package, iter_spec_files, source_version
 from builders.sources.openapi.metadata import spec_info
@@ -81,7 +82,7 @@ def _check_cap(value: int | None, name: str) -> int | None:
 
 def operation_score(seed: int, api: str, method: str, path: str) -> int:
     """Seeded pseudo-random rank of one operation; caps keep the lowest."""
-    key = f"{seed}\0{api}\0{method}\0{path}".encode()
+    key = f"{seed}\0{api}\0{method}\0{path}".encode("utf-8", "surrogatepass")  # a bad path is rejected later
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 
@@ -163,7 +164,7 @@ class _SpecResult:
     error: tuple[str, str] | None = None  # (problem, fix) when the spec itself is bad
     filtered: bool = False
     done: list = field(default_factory=list)  # (rank, row), ranks ascending; rows pickle cheaply
-    rejects: list = field(default_factory=list)  # (item, problem) of operations
+    rejects: list = field(default_factory=list)  # (item, problem, fix) of operations
 
 
 def _process_spec(job: _Job, spec_file: SpecFile, bounds: tuple) -> _SpecResult:
@@ -179,6 +180,8 @@ def _process_spec(job: _Job, spec_file: SpecFile, bounds: tuple) -> _SpecResult:
         if isinstance(exc, OpenAPIError):
             return _SpecResult(spec_file.name, error=(exc.problem, exc.fix))
         return _SpecResult(spec_file.name, error=(f"not valid JSON ({exc})", "fix the file or fetch it again"))
+    except RecursionError:
+        return _SpecResult(spec_file.name, error=("nests too deeply to parse", "flatten the spec (use $refs)"))
     if not job.providers(info.provider):
         return _SpecResult(spec_file.name, info=info, filtered=True)
     ops = list_operations(spec)
@@ -191,7 +194,7 @@ def _process_spec(job: _Job, spec_file: SpecFile, bounds: tuple) -> _SpecResult:
     todo = [op for rank, op in ranked if bound is None or rank < bound]
     for op in normalize_spec(spec, info, job.config, todo):
         if isinstance(op, OpenAPIError):
-            result.rejects.append((op.item, op.problem))
+            result.rejects.append((op.item, op.problem, op.fix))
             continue
         result.done.append((ranks[(op.path, op.method)], op.to_row(job.source)))
         if job.limit is not None and len(result.done) >= job.limit:
@@ -241,9 +244,11 @@ class OpenAPIFunctionPool(PipelineStep):
         self._buckets: dict[str, _Sample] = defaultdict(lambda: _Sample(self.max_per_provider))
         self._pool = _Sample(self.max_functions)  # the overall cap, over the per-provider samples
 
-    def _reject(self, item: str, reason: str, file: str) -> None:
+    def _reject(self, item: str, problem: str, fix: str, file: str) -> None:
+        """A data error's shape, each part on one line: the item, the problem as the reason, the fix."""
+        reason = one_line(problem, 600)
         self.reasons[reason.split(" (")[0]] += 1
-        self.reject(item, reason, {"file": file})
+        self.reject(one_line(item), reason, {"file": one_line(file), "fix": one_line(fix)})
 
     def _bounds(self, spec_file: SpecFile) -> tuple:
         bucket = self._buckets.get(spec_file.provider) if spec_file.provider else None
@@ -255,7 +260,7 @@ class OpenAPIFunctionPool(PipelineStep):
             problem, fix = result.error
             if self.strict:
                 raise SourceError(result.name, problem, fix)
-            self._reject(result.name, problem, result.name)
+            self._reject(result.name, problem, fix, result.name)
             return
         self.providers(result.info.provider)  # records which patterns matched, for the warning
         if result.filtered:
@@ -267,11 +272,11 @@ class OpenAPIFunctionPool(PipelineStep):
             fix = "give each spec its own info.x-providerName / x-serviceName, or remove the copy"
             if self.strict:
                 raise SourceError(result.name, problem, fix)
-            self._reject(result.name, problem, result.name)
+            self._reject(result.name, problem, fix, result.name)
             return
         self.stat("operations", result.operations)
-        for item, problem in result.rejects:
-            self._reject(item, problem, result.name)
+        for item, problem, fix in result.rejects:
+            self._reject(item, problem, fix, result.name)
         bucket = self._buckets[result.info.provider]
         for rank, row in result.done:
             if not (bucket.beats(rank) and self._pool.beats(rank)):

@@ -7,7 +7,7 @@ from typing import Any
 
 from builders.schema import JSON_TYPES
 from builders.sources.openapi.metadata import clean_text
-from builders.sources.openapi.model import OpenAPIConfig, OpenAPIError
+from builders.sources.openapi.model import OpenAPIConfig, OpenAPIError, shown
 from builders.sources.openapi.refs import Pointers
 
 _KEEP_SCALARS = ("format", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
@@ -242,7 +242,7 @@ def _types(node: dict, item: str | None = None) -> str | list | None:
     for t in types:
         t = "string" if t == "file" else t
         if t not in JSON_TYPES and item is not None:
-            raise OpenAPIError(item, f"schema type {repr(t)[:80]} is not a JSON type", f"use one of {', '.join(JSON_TYPES)}")
+            raise OpenAPIError(item, f"schema type {shown(t)} is not a JSON type", f"use one of {', '.join(JSON_TYPES)}")
         if t in JSON_TYPES and t not in found:
             found.append(t)
     if node.get("nullable") is True and found and "null" not in found:
