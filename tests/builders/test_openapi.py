@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from builders.schema import Function, dumps
 from builders.sources.openapi import (
     OpenAPIConfig,
     OpenAPIError,
@@ -18,7 +19,6 @@ from builders.sources.openapi import (
     spec_info,
     unique_names,
 )
-from builders.schema import Function, dumps
 
 
 def make_spec(paths: dict, components: dict | None = None, **info) -> dict:

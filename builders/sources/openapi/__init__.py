@@ -45,7 +45,12 @@ from builders.sources.openapi.directory import (
     iter_spec_files,
     source_version,
 )
-from builders.sources.openapi.metadata import clean_text, country_from_provider, describe_operation, spec_info
+from builders.sources.openapi.metadata import (
+    clean_text,
+    country_from_provider,
+    describe_operation,
+    spec_info,
+)
 from builders.sources.openapi.model import (
     HTTP_METHODS,
     MAX_NAME_LENGTH,
@@ -64,7 +69,12 @@ from builders.sources.openapi.operations import (
     sanitize_name,
     unique_names,
 )
-from builders.sources.openapi.pool import OpenAPIFunctionPool, ProviderFilter, build_function_pool, operation_score
+from builders.sources.openapi.pool import (
+    OpenAPIFunctionPool,
+    ProviderFilter,
+    build_function_pool,
+    operation_score,
+)
 from builders.sources.openapi.refs import Pointers
 from builders.sources.openapi.schemas import Resolver
 

@@ -15,6 +15,8 @@ cannot make the cut are never normalised (a capped build skips most of the work)
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fnmatch
 import hashlib
 import heapq
@@ -22,6 +24,9 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import Counter, defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -32,10 +37,21 @@ from tqdm.auto import tqdm
 
 from builders.errors import one_line
 from builders.pipeline import PipelineStep, Rejects
-from builders.sources.openapi.directory import SourceError, SpecFile, check_exists, is_npm_package, iter_spec_files, source_version
+from builders.sources.openapi.directory import (
+    SourceError,
+    SpecFile,
+    check_exists,
+    is_npm_package,
+    iter_spec_files,
+    source_version,
+)
 from builders.sources.openapi.metadata import spec_info
 from builders.sources.openapi.model import ApiInfo, OpenAPIConfig, OpenAPIError
-from builders.sources.openapi.operations import list_operations, normalize_spec, unique_names
+from builders.sources.openapi.operations import (
+    list_operations,
+    normalize_spec,
+    unique_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +223,38 @@ _WINDOW_FILES = 512  # specs handed to workers ahead of the one being merged
 _WINDOW_BYTES = 192 << 20
 
 
-def _init_worker(job: _Job) -> None:
+def _init_worker(job: _Job, parent: int) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    die_with_parent(parent)
+
+
+_PR_SET_PDEATHSIG = 1
+_PARENT_POLL_S = 1.0
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` does, even when it is killed with SIGKILL.
+
+    Forked workers hold each other's ends of the executor's pipes, so they never see EOF and
+    would wait for work for as long as the machine runs. On Linux the kernel sends SIGKILL at the
+    parent's death (``PR_SET_PDEATHSIG``); elsewhere a daemon thread polls the parent's pid.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # not Linux
+        armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
 
 
 def _process_in_worker(spec_file: SpecFile, bounds: tuple) -> _SpecResult:
@@ -289,7 +334,8 @@ class OpenAPIFunctionPool(PipelineStep):
             self._pool.add(entry)
 
     def _progress(self, data: Iterable[SpecFile]) -> Iterable[SpecFile]:
-        return tqdm(data, desc=self.desc, unit="spec", disable=not self.progress)
+        # disable=None: tqdm stays quiet when stderr is not a terminal (CI logs, pipes)
+        return tqdm(data, desc=self.desc, unit="spec", disable=None if self.progress else True)
 
     def _results(self, data: Iterable[SpecFile]) -> Iterator[_SpecResult]:
         if self.workers == 1:
@@ -300,7 +346,7 @@ class OpenAPIFunctionPool(PipelineStep):
         # bar's monitor thread exists: forking a process that runs threads can deadlock
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
-                                 initializer=_init_worker, initargs=(self.job,)) as executor:
+                                 initializer=_init_worker, initargs=(self.job, os.getpid())) as executor:
             executor.submit(int).result()  # starts every worker now
             # results are merged in input order (rejects and duplicate checks stay deterministic), so
             # while one big spec (Microsoft Graph: ~10 s) is parsed the others must keep going: a

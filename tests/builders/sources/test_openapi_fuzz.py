@@ -15,9 +15,16 @@ from typing import Any
 
 from builders.errors import DataError
 from builders.pipeline import Rejects
-from builders.sources.openapi import OpenAPIConfig, OpenAPIError, Resolver, build_function_pool, normalize_spec, spec_info
+from builders.sources.openapi import (
+    OpenAPIConfig,
+    OpenAPIError,
+    Resolver,
+    build_function_pool,
+    normalize_spec,
+    spec_info,
+)
 from builders.sources.openapi.directory import SpecFile
-from builders.sources.openapi.pool import _Job, _process_spec, ProviderFilter
+from builders.sources.openapi.pool import ProviderFilter, _Job, _process_spec
 from tests.sources import make_openapi_tarball, petstore_spec
 
 SEED = 20261122
