@@ -51,15 +51,8 @@ from builders.sources.openapi.metadata import (
     describe_operation,
     spec_info,
 )
-from builders.sources.openapi.model import (
-    HTTP_METHODS,
-    MAX_NAME_LENGTH,
-    ApiInfo,
-    OpenAPIConfig,
-    OpenAPIError,
-    OpenAPIOperation,
-    ReaderError,
-)
+from builders.sources.openapi.model import (HTTP_METHODS, MAX_NAME_LENGTH, ApiInfo, OpenAPIConfig, OpenAPIError,
+                                            OpenAPIOperation, ReaderError)
 from builders.sources.openapi.operations import (
     AUTH_HEADERS,
     OperationNormalizer,

@@ -15,8 +15,6 @@ cannot make the cut are never normalised (a capped build skips most of the work)
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fnmatch
 import hashlib
 import heapq
@@ -24,9 +22,6 @@ import json
 import logging
 import multiprocessing
 import os
-import signal
-import threading
-import time
 from collections import Counter, defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +32,7 @@ from tqdm.auto import tqdm
 
 from builders.errors import one_line
 from builders.pipeline import PipelineStep, Rejects
+from builders.sources.processes import die_with_parent
 from builders.sources.openapi.directory import (
     SourceError,
     SpecFile,
@@ -227,34 +223,6 @@ def _init_worker(job: _Job, parent: int) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
     die_with_parent(parent)
-
-
-_PR_SET_PDEATHSIG = 1
-_PARENT_POLL_S = 1.0
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this worker process end when ``parent`` does, even when it is killed with SIGKILL.
-
-    Forked workers hold each other's ends of the executor's pipes, so they never see EOF and
-    would wait for work for as long as the machine runs. On Linux the kernel sends SIGKILL at the
-    parent's death (``PR_SET_PDEATHSIG``); elsewhere a daemon thread polls the parent's pid.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):  # not Linux
-        armed = False
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-    if not armed:
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(_PARENT_POLL_S)
-    os._exit(1)
 
 
 def _process_in_worker(spec_file: SpecFile, bounds: tuple) -> _SpecResult:
