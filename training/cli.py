@@ -2,7 +2,9 @@
 
 Presets are YAML files in ``training/presets`` (or any YAML path) checked against a dataclass;
 TRL configs get bf16 only where the GPU has it; ``--lora`` / ``--full`` pick the adapter; the
-dataset options and the ``error: ...`` exit on a ``SchemaError`` are the same for every command.
+dataset options and the one-line ``error: ...`` exit (bad settings, a missing model or dataset,
+bad data) are the same for every command. Presets are read with the shared config reader in
+``builders.preset``, so they fail in the same shape as release presets.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Self
 
-import yaml
-
+from builders.errors import BuildError, ConfigError, one_line
+from builders.preset import field_names, mapping, read_yaml
 from builders.schema import SchemaError
 
 logger = logging.getLogger(__name__)
@@ -26,11 +29,18 @@ SAMPLES_CONFIG_HELP = "dataset config with prompt / completion / tools rows: sam
 DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
-def check_keys(item: str, data: dict, allowed: set[str]) -> None:
+class TrainingConfigError(ConfigError, SchemaError):
+    """A training preset or option that cannot work. A ``ConfigError``; also a ``SchemaError`` so
+    that code catching the type training settings used to raise keeps working."""
+
+    def __init__(self, item: str, problem: str, fix: str):
+        self.item, self.problem, self.fix = item, problem, fix
+        ValueError.__init__(self, f"{one_line(item)}: {one_line(problem, 600)}; {one_line(fix)}")
+
+
+def check_keys(item: str, data: Any, allowed: set[str]) -> dict:
     """A typo in a preset must fail loudly, not fall back to a default."""
-    unknown = set(data) - allowed
-    if unknown:
-        raise SchemaError(item, f"has unknown keys {sorted(unknown)}", f"use only {sorted(allowed)}")
+    return mapping(data, item, allowed, error=TrainingConfigError)
 
 
 def read_preset(cls: type, name_or_path: str, kind: str, prefix: str) -> tuple[Path, dict[str, Any]]:
@@ -46,13 +56,10 @@ def read_preset(cls: type, name_or_path: str, kind: str, prefix: str) -> tuple[P
             path = PRESETS_DIR / f"{prefix}{name_or_path}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in PRESETS_DIR.glob(f"{prefix}*.yaml"))
-        raise SchemaError(f"{kind} preset {name_or_path!r}", "was not found", f"use one of {known} or a YAML path")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise SchemaError(f"{kind} preset {path.name}", f"holds a YAML {type(data).__name__}",
-                          "write the preset as a mapping of settings")
-    check_keys(f"{kind} preset {path.name}", data, {f.name for f in fields(cls)} - {"name"})
-    return path, data
+        raise TrainingConfigError(f"{kind} preset {name_or_path!r}", "was not found",
+                                  f"use one of {known} or a YAML path")
+    item = f"{kind} preset {path.name}"
+    return path, check_keys(item, read_yaml(path, item, TrainingConfigError), field_names(cls))
 
 
 @dataclass
@@ -100,7 +107,8 @@ def trl_config(config_cls: type, preset_kwargs: dict[str, Any], overrides: dict[
     name = config_cls.__name__
     unknown = set(kwargs) - {f.name for f in fields(config_cls)}
     if unknown:
-        raise SchemaError(item, f"has unknown {name} fields {sorted(unknown)}", f"check the names against trl.{name}")
+        raise TrainingConfigError(item, f"has unknown {name} fields {sorted(unknown)}",
+                                  f"check the names against trl.{name}")
     return config_cls(output_dir=output_dir, **kwargs)
 
 
@@ -166,10 +174,31 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, dataset_help: str, con
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line and turn on INFO logging, which is how the commands report progress."""
+    """Parse the command line and turn on INFO logging, which is how the commands report progress.
+
+    A ``--model`` that is a path must exist: checked here, before any data is loaded."""
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "model", None):
+        check_model(args.model)
     return args
+
+
+_HUB_MODEL_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def check_model(model: str) -> None:
+    """A local model folder that does not exist (or a name that is neither a folder nor a Hub id)
+    fails in one line here, not in a transformers traceback."""
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"--model {model}", "is not a model folder (it holds no config.json)",
+                              "pass the folder holding config.json and the weights, or a Hub model id")
+        return
+    if path.is_absolute() or model.startswith((".", "~")) or not _HUB_MODEL_ID.match(model):
+        raise ConfigError(f"--model {model}", "does not exist",
+                          "pass a local model folder (with config.json) or a Hub model id such as org/name")
 
 
 def load_rows(dataset: str, *, config: str | None = None, split: str = "train", revision: str | None = None,
@@ -184,8 +213,14 @@ def load_rows(dataset: str, *, config: str | None = None, split: str = "train", 
 
 
 def run_main(main: Callable[[], Any]) -> None:
-    """Run a command's ``main``: bad data or settings end in one ``error: ...`` line, not a traceback."""
+    """Run a command's ``main``: bad data or settings, a missing model or dataset end in one
+    ``error: ...`` line (newlines escaped), not a traceback."""
     try:
         main()
-    except SchemaError as exc:
+    except BuildError as exc:  # its message is one line already
         sys.exit(f"error: {exc}")
+    except SchemaError as exc:
+        sys.exit(f"error: {one_line(exc, 2000)}")
+    except OSError as exc:  # e.g. transformers: a model id that is not on the Hub nor in the cache
+        logger.debug("OSError in %s", main.__module__, exc_info=True)
+        sys.exit(f"error: {one_line(f'{type(exc).__name__}: {exc}', 2000)}")

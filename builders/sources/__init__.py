@@ -1,6 +1,6 @@
 """Readers for the raw sources a release is built from (e.g. APIs.guru's OpenAPI directory)."""
 
-from builders.sources.openapi_directory import (
+from builders.sources.openapi import (
     SourceError,
     SpecFile,
     build_function_pool,

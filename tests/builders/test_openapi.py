@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from builders.normalize.openapi import (
+from builders.schema import Function, dumps
+from builders.sources.openapi import (
     OpenAPIConfig,
     OpenAPIError,
     OperationNormalizer,
@@ -18,7 +19,6 @@ from builders.normalize.openapi import (
     spec_info,
     unique_names,
 )
-from builders.schema import Function, dumps
 
 
 def make_spec(paths: dict, components: dict | None = None, **info) -> dict:

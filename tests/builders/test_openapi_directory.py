@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from builders.normalize.openapi import OpenAPIConfig
 from builders.pipeline import Rejects
+from builders.sources.openapi import OpenAPIConfig
 from builders.sources.openapi_directory import (
     SourceError,
     build_function_pool,
