@@ -73,10 +73,18 @@ def test_release_writes_hub_layout_that_datasets_and_polars_read(tmp_path, opena
     params = json.loads(ds[0]["parameters"])
     assert params["type"] == "object"
 
-    itc = json.loads((tmp_path / "out" / "itc" / "v0.1.0" / "manifest.json").read_text())
-    apis = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "*.parquet")
-    assert itc["rows"]["apis"]["train"] == apis.height == 3
-    assert set(apis["split"]) <= {"train", "test"} and apis["api"].n_unique() == 3
+    itc_folder = tmp_path / "out" / "itc" / "v0.1.0"
+    itc = json.loads((itc_folder / "manifest.json").read_text())
+    train = pl.read_parquet(itc_folder / "data" / "apis" / "train-*.parquet")
+    test = pl.read_parquet(itc_folder / "data" / "apis" / "test-*.parquet")
+    # the API split is published as splits, each API on one side, with no split column left behind
+    assert itc["rows"]["apis"] == {"train": train.height, "test": test.height}
+    assert train.height + test.height == 3 and test.height >= 1 and "split" not in train.columns
+    assert not set(train["api"]) & set(test["api"])
+    itc_meta = yaml.safe_load((itc_folder / "README.md").read_text().split("---\n")[1])
+    assert [f["split"] for f in itc_meta["configs"][0]["data_files"]] == ["train", "test"]
+    splits = load_dataset(str(itc_folder), "apis", cache_dir=str(tmp_path / "hf"))
+    assert {s: d.num_rows for s, d in splits.items()} == itc["rows"]["apis"]
 
 
 def test_same_preset_gives_byte_identical_release(tmp_path, openapi_tarball, capsys):
@@ -193,8 +201,12 @@ def test_release_push_and_load_back_by_name_and_version_tag(tmp_path, openapi_ta
     })
     assert rows["v1"] == built_v1.to_dicts()
     assert rows["v2"] == rows["latest"] == built_v2.to_dicts()
-    itc_built = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "*.parquet")
+    itc_built = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "train-*.parquet")
     assert rows["itc"] == itc_built.to_dicts()
+    # the card names the repo it was pushed to, not the preset's placeholder
+    for name in ("toolmind", "itc"):
+        card = (tmp_path / "out" / name / "v0.1.0" / "README.md").read_text()
+        assert f'load_dataset("org/{name}"' in card and "<org>" not in card
     assert local_hub.unhandled == []
 
     # pushing the same release again changes nothing on the Hub
