@@ -51,7 +51,7 @@ class Column:
     doc: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per config: compared and hashed by identity
 class ConfigContract:
     """One published config: its columns (typed and documented) and what a valid row is."""
 
@@ -215,9 +215,12 @@ def check_function_row(row: dict, item: str) -> None:
     item = f"{item} ({row.get('name')!r})"
     check_tool_name(row["name"], item)
     _required(row, ("original_name", "api", "provider", "method", "path", "source"), item)
-    Function(name=row["name"], description=row["description"] or "",
-             parameters=_json(row["parameters"], item, "parameters"),
-             outputs=_json(row["outputs"], item, "outputs") if row["outputs"] is not None else None)
+    try:
+        Function(name=row["name"], description=row["description"] or "",
+                 parameters=_json(row["parameters"], item, "parameters"),
+                 outputs=_json(row["outputs"], item, "outputs") if row["outputs"] is not None else None)
+    except SchemaError as exc:  # say which row
+        raise SchemaError(f"{item} {exc.item}", exc.problem, exc.fix) from None
 
 
 def _prompt_completion(row: dict, tools: list[Function], item: str) -> None:
