@@ -238,3 +238,75 @@ def test_staging_left_by_a_killed_build_is_removed(tmp_path, openapi_tarball):
     (stale / "data").mkdir(parents=True)
     assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--datasets", "toolmind"]) == 0
     assert sorted(p.name for p in (tmp_path / "out" / "toolmind").iterdir()) == ["v0.1.0"]
+
+
+def test_same_data_built_by_changed_code_needs_no_version_bump(tmp_path, openapi_tarball, monkeypatch, capsys):
+    """Editing a comment changes the code digest, not the data: the release stays, its card follows the code."""
+    preset = write_preset(tmp_path, openapi_tarball)
+    assert main(["--preset", str(preset), "--datasets", "toolmind"]) == 0
+    folder = tmp_path / "out" / "toolmind" / "v0.1.0"
+    data_before = {k: v for k, v in release_files(folder).items() if k.startswith("data/")}
+    monkeypatch.setattr("builders.release.code_digest", lambda: "f" * 64)
+    assert main(["--preset", str(preset), "--datasets", "toolmind"]) == 0
+    assert "(unchanged)" in capsys.readouterr().out
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["code_sha256"] == "f" * 64 and "code ffffffffffff" in (folder / "README.md").read_text()
+    assert {k: v for k, v in release_files(folder).items() if k.startswith("data/")} == data_before
+    import hashlib
+    for rel, entry in manifest["files"].items():
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == entry["sha256"], rel
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"itc": {"configs": {"apis": {"source": "openapi", "max_per_providr": 3}}}}, "unknown option 'max_per_providr'"),
+    ({"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": 2}}}}, "test_fraction: 2.0 must be in"),
+    ({"itc": {"configs": {"tasks": {}}}}, "unknown config"),
+    ({"zzz": {"configs": {"x": {}}}}, "dataset 'zzz' has no builder"),
+])
+def test_the_whole_preset_is_checked_before_any_build(tmp_path, openapi_tarball, monkeypatch, capsys, overrides,
+                                                     message):
+    """ToolMind comes first in the preset; a bad ITC setting or dataset must stop the run before it is built."""
+    built = []
+    monkeypatch.setattr("builders.sources.openapi_directory.build_function_pool",
+                        lambda *a, **kw: built.append(a) or [])
+    datasets = {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": 3}}}, **overrides}
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball, datasets=datasets))]) == 2
+    assert message in error_line(capsys.readouterr().err)
+    assert built == [] and not (tmp_path / "out").exists()
+
+
+def test_cards_describe_only_what_the_release_contains(tmp_path, openapi_tarball):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball))]) == 0
+    toolmind = (tmp_path / "out" / "toolmind" / "v0.1.0" / "README.md").read_text()
+    itc = (tmp_path / "out" / "itc" / "v0.1.0" / "README.md").read_text()
+    # the schema table renders from the contract, column by column
+    from builders.contract import APIS, FUNCTIONS
+    for card, spec in ((toolmind, FUNCTIONS), (itc, APIS)):
+        for name, type_, doc in spec.schema_rows():
+            assert f"| `{name}` | {type_} | {doc} |" in card
+    for absent in ("`samples`", "`trajectories`", "`default`", "tool-call `arguments`", "`tools`"):
+        assert absent not in toolmind and absent not in itc, absent
+    assert "`train` (" in itc and "`test` (" in itc
+
+
+def test_ci_fails_a_test_whose_optional_dependency_is_missing(tmp_path):
+    """Under CI=true a missing optional dependency is a failure, not a silent skip; elsewhere it skips."""
+    import os
+    import subprocess
+    import sys
+
+    test = tmp_path / "test_optional.py"
+    test.write_text("import pytest\n\n"
+                    "def test_needs_it():\n    pytest.importorskip('surely_not_installed_pkg')\n\n"
+                    "@pytest.mark.skipif(True, reason='Linux only')\ndef test_platform():\n    pass\n")
+    root = Path(__file__).resolve().parents[2]
+
+    def run(ci: str) -> str:
+        env = {**os.environ, "CI": ci, "PYTHONPATH": str(root)}
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+                               "--rootdir", str(tmp_path), str(test)], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=120)
+        return proc.stdout.strip().splitlines()[-1]
+
+    assert "1 failed, 1 skipped" in run("true")
+    assert "2 skipped" in run("")
