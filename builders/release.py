@@ -79,9 +79,9 @@ def config_steps(ctx: BuildContext, name: str):
         yield config, cfg, where, check, build
 
 
-def check_preset(ctx: BuildContext, names: list[str]) -> None:
-    """Every selected dataset, config and option, checked before the first build starts."""
-    for name in names:
+def check_preset(ctx: BuildContext) -> None:
+    """Every dataset, config and option of the preset (selected or not), checked before the first build."""
+    for name in ctx.preset.datasets:
         for config, cfg, where, check, _ in config_steps(ctx, name):
             check(ctx, cfg, where)
 
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     ctx = BuildContext(preset=preset)
     results = []
     try:
-        check_preset(ctx, names)
+        check_preset(ctx)
         for name in names:
             repo_id = args.push.format(dataset=name) if args.push else None
             result = release_dataset(ctx, name, output_dir, repo_id)

@@ -270,9 +270,11 @@ def test_the_whole_preset_is_checked_before_any_build(tmp_path, openapi_tarball,
     monkeypatch.setattr("builders.sources.openapi_directory.build_function_pool",
                         lambda *a, **kw: built.append(a) or [])
     datasets = {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": 3}}}, **overrides}
-    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball, datasets=datasets))]) == 2
-    assert message in error_line(capsys.readouterr().err)
-    assert built == [] and not (tmp_path / "out").exists()
+    preset = str(write_preset(tmp_path, openapi_tarball, datasets=datasets))
+    for selected in ([], ["--datasets", "toolmind"]):  # a preset is checked whole, even when one part is built
+        assert main(["--preset", preset, *selected]) == 2
+        assert message in error_line(capsys.readouterr().err)
+        assert built == [] and not (tmp_path / "out").exists()
 
 
 def test_cards_describe_only_what_the_release_contains(tmp_path, openapi_tarball):
