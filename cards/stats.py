@@ -35,4 +35,11 @@ def config_stats(tables: dict[str, pa.Table]) -> dict:
     splits = {s: {"rows": t.num_rows, "columns": t.column_names} for s, t in tables.items()}
     merged = pa.concat_tables(list(tables.values()), promote_options="default") if tables else None
     return {"splits": splits, "rows": sum(s["rows"] for s in splits.values()),
-            "facets": facets(merged) if merged is not None else {}}
+            "facets": facets(merged) if merged is not None else {}, "renamed": renamed(merged)}
+
+
+def renamed(table: pa.Table | None) -> int:
+    """Rows whose published tool name differs from the source's (``original_name``)."""
+    if table is None or not {"name", "original_name"} <= set(table.column_names):
+        return 0
+    return sum(a != b for a, b in zip(table.column("name").to_pylist(), table.column("original_name").to_pylist()))

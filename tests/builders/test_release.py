@@ -73,10 +73,18 @@ def test_release_writes_hub_layout_that_datasets_and_polars_read(tmp_path, opena
     params = json.loads(ds[0]["parameters"])
     assert params["type"] == "object"
 
-    itc = json.loads((tmp_path / "out" / "itc" / "v0.1.0" / "manifest.json").read_text())
-    apis = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "*.parquet")
-    assert itc["rows"]["apis"]["train"] == apis.height == 3
-    assert set(apis["split"]) <= {"train", "test"} and apis["api"].n_unique() == 3
+    itc_folder = tmp_path / "out" / "itc" / "v0.1.0"
+    itc = json.loads((itc_folder / "manifest.json").read_text())
+    train = pl.read_parquet(itc_folder / "data" / "apis" / "train-*.parquet")
+    test = pl.read_parquet(itc_folder / "data" / "apis" / "test-*.parquet")
+    # the API split is published as splits, each API on one side, with no split column left behind
+    assert itc["rows"]["apis"] == {"train": train.height, "test": test.height}
+    assert train.height + test.height == 3 and test.height >= 1 and "split" not in train.columns
+    assert not set(train["api"]) & set(test["api"])
+    itc_meta = yaml.safe_load((itc_folder / "README.md").read_text().split("---\n")[1])
+    assert [f["split"] for f in itc_meta["configs"][0]["data_files"]] == ["train", "test"]
+    splits = load_dataset(str(itc_folder), "apis", cache_dir=str(tmp_path / "hf"))
+    assert {s: d.num_rows for s, d in splits.items()} == itc["rows"]["apis"]
 
 
 def test_same_preset_gives_byte_identical_release(tmp_path, openapi_tarball, capsys):
@@ -193,8 +201,12 @@ def test_release_push_and_load_back_by_name_and_version_tag(tmp_path, openapi_ta
     })
     assert rows["v1"] == built_v1.to_dicts()
     assert rows["v2"] == rows["latest"] == built_v2.to_dicts()
-    itc_built = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "*.parquet")
+    itc_built = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "train-*.parquet")
     assert rows["itc"] == itc_built.to_dicts()
+    # the card names the repo it was pushed to, not the preset's placeholder
+    for name in ("toolmind", "itc"):
+        card = (tmp_path / "out" / name / "v0.1.0" / "README.md").read_text()
+        assert f'load_dataset("org/{name}"' in card and "<org>" not in card
     assert local_hub.unhandled == []
 
     # pushing the same release again changes nothing on the Hub
@@ -226,3 +238,77 @@ def test_staging_left_by_a_killed_build_is_removed(tmp_path, openapi_tarball):
     (stale / "data").mkdir(parents=True)
     assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--datasets", "toolmind"]) == 0
     assert sorted(p.name for p in (tmp_path / "out" / "toolmind").iterdir()) == ["v0.1.0"]
+
+
+def test_same_data_built_by_changed_code_needs_no_version_bump(tmp_path, openapi_tarball, monkeypatch, capsys):
+    """Editing a comment changes the code digest, not the data: the release stays, its card follows the code."""
+    preset = write_preset(tmp_path, openapi_tarball)
+    assert main(["--preset", str(preset), "--datasets", "toolmind"]) == 0
+    folder = tmp_path / "out" / "toolmind" / "v0.1.0"
+    data_before = {k: v for k, v in release_files(folder).items() if k.startswith("data/")}
+    monkeypatch.setattr("builders.release.code_digest", lambda: "f" * 64)
+    assert main(["--preset", str(preset), "--datasets", "toolmind"]) == 0
+    assert "(unchanged)" in capsys.readouterr().out
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["code_sha256"] == "f" * 64 and "code ffffffffffff" in (folder / "README.md").read_text()
+    assert {k: v for k, v in release_files(folder).items() if k.startswith("data/")} == data_before
+    import hashlib
+    for rel, entry in manifest["files"].items():
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == entry["sha256"], rel
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"itc": {"configs": {"apis": {"source": "openapi", "max_per_providr": 3}}}}, "unknown option 'max_per_providr'"),
+    ({"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": 2}}}}, "test_fraction: 2.0 must be in"),
+    ({"itc": {"configs": {"tasks": {}}}}, "unknown config"),
+    ({"zzz": {"configs": {"x": {}}}}, "dataset 'zzz' has no builder"),
+])
+def test_the_whole_preset_is_checked_before_any_build(tmp_path, openapi_tarball, monkeypatch, capsys, overrides,
+                                                     message):
+    """ToolMind comes first in the preset; a bad ITC setting or dataset must stop the run before it is built."""
+    built = []
+    monkeypatch.setattr("builders.sources.openapi_directory.build_function_pool",
+                        lambda *a, **kw: built.append(a) or [])
+    datasets = {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": 3}}}, **overrides}
+    preset = str(write_preset(tmp_path, openapi_tarball, datasets=datasets))
+    for selected in ([], ["--datasets", "toolmind"]):  # a preset is checked whole, even when one part is built
+        assert main(["--preset", preset, *selected]) == 2
+        assert message in error_line(capsys.readouterr().err)
+        assert built == [] and not (tmp_path / "out").exists()
+
+
+def test_cards_describe_only_what_the_release_contains(tmp_path, openapi_tarball):
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball))]) == 0
+    toolmind = (tmp_path / "out" / "toolmind" / "v0.1.0" / "README.md").read_text()
+    itc = (tmp_path / "out" / "itc" / "v0.1.0" / "README.md").read_text()
+    # the schema table renders from the contract, column by column
+    from builders.contract import APIS, FUNCTIONS
+    for card, spec in ((toolmind, FUNCTIONS), (itc, APIS)):
+        for name, type_, doc in spec.schema_rows():
+            assert f"| `{name}` | {type_} | {doc} |" in card
+    for absent in ("`samples`", "`trajectories`", "`default`", "tool-call `arguments`", "`tools`"):
+        assert absent not in toolmind and absent not in itc, absent
+    assert "`train` (" in itc and "`test` (" in itc
+
+
+def test_ci_fails_a_test_whose_optional_dependency_is_missing(tmp_path):
+    """Under CI=true a missing optional dependency is a failure, not a silent skip; elsewhere it skips."""
+    import os
+    import subprocess
+    import sys
+
+    test = tmp_path / "test_optional.py"
+    test.write_text("import pytest\n\n"
+                    "def test_needs_it():\n    pytest.importorskip('surely_not_installed_pkg')\n\n"
+                    "@pytest.mark.skipif(True, reason='Linux only')\ndef test_platform():\n    pass\n")
+    root = Path(__file__).resolve().parents[2]
+
+    def run(ci: str) -> str:
+        env = {**os.environ, "CI": ci, "PYTHONPATH": str(root)}
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+                               "--rootdir", str(tmp_path), str(test)], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=120)
+        return proc.stdout.strip().splitlines()[-1]
+
+    assert "1 failed, 1 skipped" in run("true")
+    assert "2 skipped" in run("")

@@ -2,6 +2,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from builders.contract import SAMPLES
 from cards.card import front_matter, render_card
 from cards.stats import config_stats, size_category
 
@@ -19,7 +20,8 @@ def test_card_front_matter_is_what_the_hub_reads():
     stats = {"samples": config_stats({"train": pa.table({"id": ["a", "b"], "source": ["x", "x"]})})}
     card = render_card("toolmind.md.j2", meta, description="desc", version="1.2.3", repo_id="org/toolmind",
                        package_version="0.1.0", preset_name="default", seed=3, sources={"openapi": "npm@1"},
-                       models={}, rejects={"normalize": 2}, rejects_total=2, stats=stats, preset_yaml="name: x\n")
+                       models={}, rejects={"normalize": 2}, rejects_total=2, stats=stats, preset_yaml="name: x\n",
+                       contracts={"samples": SAMPLES})
     assert card.startswith("---\n")
     parsed = yaml.safe_load(card.split("---\n")[1])
     assert parsed["configs"][0] == {"config_name": "samples", "default": True,
