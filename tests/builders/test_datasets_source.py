@@ -65,11 +65,39 @@ def test_file_errors(tmp_path):
         list(_source(tmp_path / "bad.parquet").rows())
 
 
-def test_hub_unreachable(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+@pytest.mark.parametrize("exc, problem, fix", [
+    (ConnectionError("Max retries exceeded"), "the Hub is unreachable (ConnectionError)", "give 'path' instead of 'hub_id'"),
+    ("gated", "is gated", "set HF_TOKEN"),
+    (ValueError('Unknown split "dev". Should be one of [\'train\'].'), "cannot be loaded (Unknown split", "fix 'split'"),
+])
+def test_hub_errors(monkeypatch, exc, problem, fix):
+    """No Hub at test time: load_dataset is replaced by one that fails the way the real one does."""
+    import datasets
+    from huggingface_hub.errors import GatedRepoError
+
+    def fail(*args, **kwargs):
+        if exc == "gated":
+            import httpx2 as httpx
+            request = httpx.Request("GET", "https://huggingface.co/api/datasets/Salesforce/APIGen-MT-5k")
+            raise GatedRepoError("Access to dataset is restricted", response=httpx.Response(401, request=request))
+        raise exc
+
+    monkeypatch.setattr(datasets, "load_dataset", fail)
     src = DatasetSource.from_entry("apigen", {"format": "apigen_mt", "license": "cc-by-nc-4.0",
                                               "hub_id": "Salesforce/APIGen-MT-5k"})
     with pytest.raises(SourceError) as info:
         list(src.rows())
     assert info.value.item == "source 'apigen' (Salesforce/APIGen-MT-5k)"
-    assert "give 'path' instead" in info.value.fix or "HF_TOKEN" in info.value.fix
+    assert info.value.problem.startswith(problem) and fix in info.value.fix
+
+
+def test_hub_rows_pass_through(monkeypatch):
+    import datasets
+
+    calls = []
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or datasets.Dataset.from_list(ROWS))
+    src = DatasetSource.from_entry("x", {"format": "xlam", "license": "cc-by-4.0", "hub_id": "Salesforce/xlam",
+                                         "split": "train", "revision": "v1"})
+    assert list(src.rows()) == ROWS
+    assert calls == [(("Salesforce/xlam",), {"split": "train", "revision": "v1", "token": "hf_test"})]
