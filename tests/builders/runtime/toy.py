@@ -94,7 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     caps = {"assistant": {"requests": args.cap_assistant}} if args.cap_assistant is not None else None
-    pipeline(args.base_url, args.work, shards=args.shards, executor=args.executor, caps=caps).run().write(args.out)
+    pipeline(args.base_url, args.work, shards=args.shards, executor=args.executor, caps=caps,
+             global_step=True).run().write(args.out)
 
 
 if __name__ == "__main__":
