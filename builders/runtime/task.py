@@ -48,6 +48,9 @@ class LLMTask(MapStep):
         if not self.role:
             raise ConfigError(f"step {self.name!r}", "is an LLMTask without a role", "set role = '<llm role>'")
         self.roles = (self.role,)
+        self._load()
+
+    def _load(self) -> None:
         folder = Path(self.prompts_dir) if self.prompts_dir else Path(inspect.getfile(type(self))).parent / "prompts"
         self.template = PromptTemplate.from_file(folder / (self.prompt or f"{self.name}.jinja"))
         try:
@@ -55,6 +58,14 @@ class LLMTask(MapStep):
         except jsonschema.exceptions.SchemaError as exc:
             raise ConfigError(f"step {self.name!r}", f"its reply schema is not a JSON schema ({exc.message})",
                               "fix the step's schema") from None
+
+    def __getstate__(self) -> dict:
+        """Shipped to a Ray worker without the compiled template and validator; rebuilt there."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("template", "validate")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._load()
 
     def prompt_versions(self) -> dict[str, str]:
         return {self.template.name: self.template.version}
