@@ -38,8 +38,4 @@ def shard_of(item: str, shards: int) -> int:
 
 def ids_digest(ids: Iterable[str]) -> str:
     """Digest of a sorted id list; ids are content hashes, so this covers the content too."""
-    h = hashlib.sha256()
-    for i in ids:
-        h.update(i.encode())
-        h.update(b"\n")
-    return h.hexdigest()
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()

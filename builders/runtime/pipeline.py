@@ -26,7 +26,7 @@ from builders.runtime.checkpoint import Checkpoint, atomic_write
 from builders.runtime.executors import EXECUTORS, make_executor
 from builders.runtime.items import ids_digest, shard_of, with_id
 from builders.runtime.rejects import RejectLog, write_rejects
-from builders.runtime.runner import StepRun, run_global, step_outputs, step_stats
+from builders.runtime.runner import StepRun, paused_gc, run_global, step_outputs, step_stats
 from builders.runtime.step import Budget, CapReached, GlobalStep, Step, step_kind
 from builders.schema import canonical_json, content_hash
 
@@ -101,10 +101,11 @@ def run_shard(job: ShardJob) -> ShardResult:
                              flush_seconds=job.flush_seconds, concurrency=_concurrency(step, job.llm),
                              progress=job.progress)
             results = await runner.run_async(items) if step.is_async else runner.run_sync(items)
-            stats[step.name] = step_stats(len(items), results)
-            rejects.extend(_rejects_of(step.name, results))
-            resumed[step.name] = runner.resumed
-            items = step_outputs(results)
+            with paused_gc():
+                stats[step.name] = step_stats(len(items), results)
+                rejects.extend(_rejects_of(step.name, results))
+                resumed[step.name] = runner.resumed
+                items = step_outputs(results)
         return items
 
     async def main() -> list[dict]:
@@ -249,15 +250,20 @@ class Pipeline:
     # ------------------------------------------------------------ source and keys
     def _source(self) -> list[dict]:
         raw = self.source() if callable(self.source) else self.source
-        items = [with_id(i) for i in raw]
+        items = [i if type(i.get("id")) is str and i["id"] else with_id(i) for i in raw]
         items.sort(key=itemgetter("id"))
-        for a, b in zip(items, items[1:]):
-            if a["id"] == b["id"] and a != b:
-                raise DataError(f"source item {a['id']!r}", "two different items share this id",
-                                "give items unique ids (or none: the content hash is used)")
-        if len(items) > 1:
-            items = [b for a, b in zip([None, *items], items) if a is None or a["id"] != b["id"]]
-        return items
+        ids = [i["id"] for i in items]
+        if len(set(ids)) == len(ids):
+            return items
+        unique: list[dict] = []
+        for item in items:
+            if unique and unique[-1]["id"] == item["id"]:
+                if unique[-1] != item:
+                    raise DataError(f"source item {item['id']!r}", "two different items share this id",
+                                    "give items unique ids (or none: the content hash is used)")
+                continue
+            unique.append(item)
+        return unique
 
     def _keys(self, digest: str) -> list[str]:
         keys, upstream = [], digest
@@ -305,7 +311,8 @@ class Pipeline:
     def run(self) -> BuildResult:
         """Build (or resume) the pipeline; raises a one-line ConfigError when a cap would be exceeded."""
         started = time.monotonic()
-        items = self._source()
+        with paused_gc():
+            items = self._source()
         self.check(items[0].keys() if items else ())
         work = Path(self.work_dir)
         keys = self._keys(ids_digest(i["id"] for i in items))
@@ -320,9 +327,10 @@ class Pipeline:
                 items = self._run_global(steps[0], keys[start], items, work, stats, rejects)
                 run["segments"].append({"global": steps[0].name})
                 continue
-            parts: list[list[dict]] = [[] for _ in range(self.shards)]
-            for item in items:
-                parts[shard_of(item["id"], self.shards)].append(item)
+            parts: list[list[dict]] = [items] if self.shards == 1 else [[] for _ in range(self.shards)]
+            if self.shards > 1:
+                for item in items:
+                    parts[shard_of(item["id"], self.shards)].append(item)
             jobs = [ShardJob(i, self.shards, steps, keys[start:end], part, work, self.seed, self.llm,
                              budget.share(self.shards) if executor.splits_caps else budget, self.chunk_size,
                              self.flush_seconds, self.checkpoint, self.progress) for i, part in enumerate(parts)]
@@ -330,7 +338,8 @@ class Pipeline:
             stopped = next((r.stopped for r in results if r.stopped), None)
             if stopped:
                 raise ConfigError(*stopped)
-            items = list(heapq.merge(*(r.outputs for r in results), key=itemgetter("id")))
+            items = results[0].outputs if len(results) == 1 else \
+                list(heapq.merge(*(r.outputs for r in results), key=itemgetter("id")))
             for step in steps:
                 stats[step.name] = _merge_stats([r.stats[step.name] for r in results])
             for r in results:
