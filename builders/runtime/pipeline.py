@@ -14,6 +14,7 @@ import asyncio
 import heapq
 import json
 import logging
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from builders.llm.config import LLMConfig
 
 logger = logging.getLogger(__name__)
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a step name is a folder name in the work folder
 USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "failures")
 DEFAULT_COMPLETION_TOKENS = 256
 
@@ -119,6 +121,7 @@ def run_shard(job: ShardJob) -> ShardResult:
         outputs = asyncio.run(main())
     except CapReached as exc:  # finished items are in the checkpoints; report, do not mark done
         error = exc.error()
+        logger.warning("shard %d stopped: %s", job.index, error)
         return ShardResult([], stats, rejects, {"wall_s": round(time.monotonic() - started, 3)},
                            (error.item, error.problem, error.fix))
     finally:
@@ -205,8 +208,9 @@ class Pipeline:
         for step in self.steps:
             step_kind(step)
             label = f"step {step.name!r}"
-            if not step.name or not isinstance(step.name, str):
-                raise ConfigError(f"{where} step {type(step).__name__}", "has no name", "set name = '<what it does>'")
+            if not isinstance(step.name, str) or not _NAME_RE.match(step.name):
+                raise ConfigError(f"{where} step {type(step).__name__}", f"has no usable name ({step.name!r})",
+                                  "set name = '<what it does>' with letters, digits, '_', '-' or '.'")
             if step.name in names:
                 raise ConfigError(label, "appears twice in the pipeline", "give each step its own name")
             names.add(step.name)
@@ -342,6 +346,7 @@ class Pipeline:
                 list(heapq.merge(*(r.outputs for r in results), key=itemgetter("id")))
             for step in steps:
                 stats[step.name] = _merge_stats([r.stats[step.name] for r in results])
+                _log_step(step.name, stats[step.name])
             for r in results:
                 rejects.extend(r.rejects)
             run["segments"].append({"shards": [r.run for r in results]})
@@ -360,8 +365,15 @@ class Pipeline:
         finally:
             log.close()
         stats[step.name] = step_stats(len(items), results)
+        _log_step(step.name, stats[step.name])
         rejects.extend(_rejects_of(step.name, results))
         return step_outputs(results)
+
+
+def _log_step(name: str, stats: dict) -> None:
+    rejected = sum(stats["rejected"].values())
+    logger.info("step %s: %d in, %d out, %d rejected%s", name, stats["in"], stats["out"], rejected,
+                "".join(f"; {role}: {u['requests']} requests, {u['failures']} failed" for role, u in stats["llm"].items()))
 
 
 def _merge_usage(parts: list[dict[str, dict]]) -> dict[str, dict[str, int]]:
