@@ -14,10 +14,12 @@ import asyncio
 import heapq
 import json
 import logging
+import operator
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -27,7 +29,7 @@ from builders.runtime.checkpoint import Checkpoint, atomic_write
 from builders.runtime.executors import EXECUTORS, make_executor
 from builders.runtime.items import ids_digest, shard_of, with_id
 from builders.runtime.rejects import RejectLog, write_rejects
-from builders.runtime.runner import StepRun, paused_gc, run_global, step_outputs, step_stats
+from builders.runtime.runner import USAGE_KEYS, StepRun, paused_gc, run_global, summarize
 from builders.runtime.step import Budget, CapReached, GlobalStep, Step, step_kind
 from builders.schema import canonical_json, content_hash
 
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a step name is a folder name in the work folder
-USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "failures")
 DEFAULT_COMPLETION_TOKENS = 256
 
 
@@ -80,10 +81,6 @@ def _concurrency(step: Step, llm: "LLMConfig | None") -> int:
     return 16
 
 
-def _rejects_of(step: str, results) -> list[dict]:
-    return [{"step": step, "item": r[0], "reason": r[2], "record": r[3]} for r in results if r[2] is not None]
-
-
 def run_shard(job: ShardJob) -> ShardResult:
     """Run a segment's steps over one shard's items (module level, so executors can ship it)."""
     started = time.monotonic()
@@ -104,10 +101,9 @@ def run_shard(job: ShardJob) -> ShardResult:
                              progress=job.progress)
             results = await runner.run_async(items) if step.is_async else runner.run_sync(items)
             with paused_gc():
-                stats[step.name] = step_stats(len(items), results)
-                rejects.extend(_rejects_of(step.name, results))
-                resumed[step.name] = runner.resumed
-                items = step_outputs(results)
+                items, stats[step.name], step_rejects = summarize(step.name, len(items), results)
+            rejects.extend(step_rejects)
+            resumed[step.name] = runner.resumed
         return items
 
     async def main() -> list[dict]:
@@ -193,6 +189,14 @@ class Pipeline:
     progress: bool | None = None  # None: bars only on a terminal
 
     # ------------------------------------------------------------ assembly
+    def roles(self) -> dict[str, list[str]]:
+        """Every LLM role the steps declare, with the steps that call it: what the llm config must know."""
+        out: dict[str, list[str]] = {}
+        for step in self.steps:
+            for role in step.roles:
+                out.setdefault(role, []).append(step.name)
+        return dict(sorted(out.items()))
+
     def check(self, columns: Iterable[str] = ()) -> None:
         """Every problem that would stop the build later, as one ConfigError, before any request."""
         where = f"pipeline {self.name!r}"
@@ -252,13 +256,14 @@ class Pipeline:
                               "configure the role under llm.roles") from None
 
     # ------------------------------------------------------------ source and keys
-    def _source(self) -> list[dict]:
+    def _source(self) -> tuple[list[dict], list[str]]:
+        """The source items with ids, sorted by id, and the ids; exact repeats are dropped."""
         raw = self.source() if callable(self.source) else self.source
         items = [i if type(i.get("id")) is str and i["id"] else with_id(i) for i in raw]
         items.sort(key=itemgetter("id"))
         ids = [i["id"] for i in items]
-        if len(set(ids)) == len(ids):
-            return items
+        if not any(map(operator.eq, ids, islice(ids, 1, None))):
+            return items, ids
         unique: list[dict] = []
         for item in items:
             if unique and unique[-1]["id"] == item["id"]:
@@ -267,7 +272,7 @@ class Pipeline:
                                     "give items unique ids (or none: the content hash is used)")
                 continue
             unique.append(item)
-        return unique
+        return unique, [i["id"] for i in unique]
 
     def _keys(self, digest: str) -> list[str]:
         keys, upstream = [], digest
@@ -294,7 +299,7 @@ class Pipeline:
         """Planned items per step and estimated requests/tokens per role; sends nothing.
 
         Every item is assumed to pass every step (an upper bound for filters and LLM rejects)."""
-        items = self._source()
+        items, _ = self._source()
         self.check(items[0].keys() if items else ())
         rows, n = [], len(items)
         for step in self.steps:
@@ -316,10 +321,11 @@ class Pipeline:
         """Build (or resume) the pipeline; raises a one-line ConfigError when a cap would be exceeded."""
         started = time.monotonic()
         with paused_gc():
-            items = self._source()
+            items, ids = self._source()
         self.check(items[0].keys() if items else ())
         work = Path(self.work_dir)
-        keys = self._keys(ids_digest(i["id"] for i in items))
+        keys = self._keys(ids_digest(ids))
+        del ids
         executor = make_executor(self.executor)
         budget = Budget(dict(self.caps))
         stats: dict[str, dict] = {}
@@ -364,10 +370,10 @@ class Pipeline:
                                  log, self.seed)
         finally:
             log.close()
-        stats[step.name] = step_stats(len(items), results)
+        items, stats[step.name], step_rejects = summarize(step.name, len(items), results)
         _log_step(step.name, stats[step.name])
-        rejects.extend(_rejects_of(step.name, results))
-        return step_outputs(results)
+        rejects.extend(step_rejects)
+        return items
 
 
 def _log_step(name: str, stats: dict) -> None:

@@ -220,6 +220,8 @@ def test_dry_run_plans_without_sending(tmp_path, server):
     assert rows_[("rollout", "assistant")]["requests"] == 120 and rows_[("rollout", "user_simulator")]["requests"] == 60
     assert rows_[("judge", "turn_judge")]["prompt_tokens"] > 0
     assert plan.totals()["assistant"]["requests"] == 120
+    assert toy.pipeline(server.base_url, tmp_path / "w").roles() == {
+        "assistant": ["rollout"], "turn_judge": ["judge"], "user_simulator": ["rollout"]}
     assert "rollout" in plan.table()
 
 
