@@ -229,7 +229,7 @@ def run_global(step: GlobalStep, items: list[dict], checkpoint: Checkpoint, log:
     """A global step over the merged input, checkpointed as one piece (outputs and rejects)."""
     if checkpoint.is_done():
         return checkpoint.load()
-    for stale in checkpoint.folder.glob("chunk-*.pkl") if checkpoint.folder.is_dir() else ():
+    for stale in checkpoint.folder.glob("chunk-*.bin") if checkpoint.folder.is_dir() else ():
         stale.unlink()  # a piece written before a kill but never marked done
     ctx = GlobalContext(step, seed)
     try:
