@@ -320,6 +320,8 @@ class Pipeline:
     def run(self) -> BuildResult:
         """Build (or resume) the pipeline; raises a one-line ConfigError when a cap would be exceeded."""
         started = time.monotonic()
+        if self.source_columns is not None:  # declared columns: check before reading a large source
+            self.check()
         with paused_gc():
             items, ids = self._source()
         self.check(items[0].keys() if items else ())
