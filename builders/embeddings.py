@@ -10,6 +10,7 @@ any sentence-transformers model given as a local path or a Hub id works too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -60,6 +61,15 @@ def resolve_model(model: str) -> tuple[str, str]:
         return model.split("@")[0], model  # a Hub id, loaded (and pinned) by sentence-transformers
     raise ConfigError(f"embedding model {model!r}", "is neither the shipped default, a local folder nor a Hub id",
                       f"use {DEFAULT_MODEL!r}, a folder path, or an id such as 'sentence-transformers/all-MiniLM-L6-v2'")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str, device: str | None):
+    """One loaded copy per model and device in a process: the weights are read-only, so embedders share it."""
+    from sentence_transformers import SentenceTransformer
+
+    logger.info("loading embedding model %s", path)
+    return SentenceTransformer(path, device=device)
 
 
 class EmbeddingStore:
@@ -135,10 +145,7 @@ class Embedder:
 
     def _encoder(self):
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            logger.info("loading embedding model %s", self.identity)
-            self._model = SentenceTransformer(self.load_path, device=self.device)
+            self._model = _load_model(self.load_path, self.device)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -102,7 +102,7 @@ def parse_completion(reply: str | dict, row: dict, part: str) -> dict:
         try:
             schema, _ = python_type(entry["type"], f"{item} field {entry['name']!r}")
         except SchemaError as exc:
-            raise DataError(item, exc.problem, exc.fix) from None
+            raise DataError(item, f"field {entry['name']!r}: {exc.problem}", exc.fix) from None
         fields[entry["name"]] = (" ".join(entry["description"].split()), schema)
     return {"description": " ".join(value[f"{part} description"].split()), "fields": fields}
 
@@ -113,7 +113,7 @@ def _fill(properties: dict, names: tuple[str, ...], fields: dict, prefix: str, i
     for name in names:
         got = fields.get(name) or folded.get(name.lower())
         if got is None:
-            raise DataError(item, f"the reply does not describe {prefix.split('.')[0]} field {name!r}",
+            raise DataError(item, f"the reply does not describe {'input' if prefix == 'parameters' else 'output'} field {name!r}",
                             f"retry; the reply must list every field named in the request ({', '.join(names)})")
         desc, schema = got
         prop = properties[name]

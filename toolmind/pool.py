@@ -152,11 +152,11 @@ def merge_pools(pools: Sequence[Sequence[dict]]) -> list[dict]:
     for pool in pools:
         for row in pool:
             key = (row["name"], schema_digest(row))
-            if key in merged:
-                if row["source"] not in merged[key]["sources"]:
-                    merged[key]["sources"].append(row["source"])
-                continue
-            merged[key] = {**row, "id": content_hash(list(key)), "sources": [row["source"]]}
+            seen_in = row.get("sources") or [row["source"]]
+            if key not in merged:
+                merged[key] = {**row, "id": row.get("id") or content_hash(list(key)), "sources": []}
+            have = merged[key]["sources"]
+            have.extend(s for s in seen_in if s not in have)
     rows = sorted(merged.values(), key=lambda r: (r["name"], r["id"]))
     for row, name in zip(rows, unique_names(r["name"] for r in rows), strict=True):
         row["name"] = name

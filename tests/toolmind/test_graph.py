@@ -162,3 +162,22 @@ def test_graph_stats():
     s = graph_stats(5, np.array([0, 1, 3]), np.array([1, 2, 4]))
     assert s["components"] == 2 + 0 and s["components_with_edges"] == 2 and s["largest_component"] == 3
     assert s["out_degree"] == {0: 2, 1: 3}
+
+
+def test_real_model_end_to_end(tmp_path):
+    """MiniLM on a handful of functions: the geocoder's coordinates feed the forecast, not the translator."""
+    from builders.embeddings import Embedder
+
+    rows = [
+        fn("geocode", inputs={"address": "Street address to locate"},
+           outputs={"lat": "Latitude of the location", "lon": "Longitude of the location"}, types={"lat": "number", "lon": "number"}),
+        fn("forecast", inputs={"latitude": "Latitude of the place", "longitude": "Longitude of the place"},
+           outputs={"summary": "Weather summary text"}, types={"latitude": "number", "longitude": "number"}),
+        fn("translate", inputs={"text": "Text to translate", "target": "Target language code"},
+           outputs={"translation": "The translated text"}),
+    ]
+    emb = Embedder(cache_dir=tmp_path)
+    edges, index = build_edges(rows, emb, EdgeSearchConfig(threshold=0.75))
+    pairs = {(r["source"], r["target"]) for r in edges.rows([r["name"] for r in rows])}
+    assert ("geocode", "forecast") in pairs and ("geocode", "translate") not in pairs
+    assert emb.stats["computed"] == len(index.texts)
