@@ -177,6 +177,7 @@ class EdgeSearchConfig:
     max_out_degree: int | None = None
     seed: int = 0
     block_bytes: int = 256 << 20
+    max_pairs: int = 16 << 20  # function pairs expanded at once
     device: str | None = None  # default: CUDA when present
 
     def __post_init__(self):
@@ -210,12 +211,12 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _expand(hit_out: torch.Tensor, hit_in: torch.Tensor, out: TextOwners, inp: TextOwners,
+def _expand(hit_out: torch.Tensor, hit_in: torch.Tensor, reps: torch.Tensor,
             out_ptr: torch.Tensor, out_fn: torch.Tensor, in_ptr: torch.Tensor, in_fn: torch.Tensor):
-    """Text pairs -> every (owner of the output text, owner of the input text) pair, vectorised."""
-    a = out_ptr[hit_out + 1] - out_ptr[hit_out]
+    """Text pairs -> every (owner of the output text, owner of the input text) pair, vectorised.
+
+    ``reps`` is, per text pair, the number of output owners times the number of input owners."""
     b = in_ptr[hit_in + 1] - in_ptr[hit_in]
-    reps = a * b
     hit = torch.repeat_interleave(torch.arange(len(reps), device=reps.device), reps)
     start = torch.cumsum(reps, 0) - reps
     offset = torch.arange(len(hit), device=reps.device) - start[hit]
@@ -223,6 +224,20 @@ def _expand(hit_out: torch.Tensor, hit_in: torch.Tensor, out: TextOwners, inp: T
     src = out_fn[out_ptr[hit_out[hit]] + offset // bh]
     dst = in_fn[in_ptr[hit_in[hit]] + offset % bh]
     return src, dst, hit
+
+
+def _chunks(reps: torch.Tensor, limit: int) -> list[tuple[int, int]]:
+    """Split text pairs into runs whose expansion stays under ``limit`` function pairs (a text shared by
+    thousands of functions on both sides expands to millions)."""
+    ends = torch.cumsum(reps, 0)
+    bounds, start, done = [], 0, 0
+    while start < len(reps):
+        stop = int(torch.searchsorted(ends, done + limit, right=True))
+        stop = max(stop, start + 1)
+        bounds.append((start, stop))
+        done = int(ends[stop - 1])
+        start = stop
+    return bounds
 
 
 def _max_by_pair(key: torch.Tensor, sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,19 +288,22 @@ def search_edges(vectors: np.ndarray | torch.Tensor, index: ParameterIndex, name
             continue
         sim = block[hits[:, 0], hits[:, 1]]
         del block
-        src, dst, hit = _expand(hits[:, 0] + start, hits[:, 1], out, inp, out_ptr, out_fn, in_ptr, in_fn)
+        hit_out, hit_in = hits[:, 0] + start, hits[:, 1]
+        reps = (out_ptr[hit_out + 1] - out_ptr[hit_out]) * (in_ptr[hit_in + 1] - in_ptr[hit_in])
         stats["text_pairs"] += len(hits)
-        stats["function_pairs"] += len(src)
-        no_loop = src != dst
-        key, best = _max_by_pair(src[no_loop] * n + dst[no_loop], sim[hit[no_loop]])
-        key, best = key.cpu().numpy(), best.cpu().numpy()
-        if config.keep_probability < 1.0:
-            draw = pair_uniform(keys, key // n, key % n, config.seed, "edges/keep")
-            kept = draw < config.keep_probability
-            key, best = key[kept], best[kept]
-        run_key, run_sim = _merge(run_key, run_sim, key, best)
-        if config.max_out_degree is not None and len(run_key) > 4 * config.max_out_degree * n:
-            run_key, run_sim = _apply_cap(run_key, run_sim, n, keys, config)
+        for a, b in _chunks(reps, config.max_pairs):
+            src, dst, hit = _expand(hit_out[a:b], hit_in[a:b], reps[a:b], out_ptr, out_fn, in_ptr, in_fn)
+            stats["function_pairs"] += len(src)
+            no_loop = src != dst
+            key, best = _max_by_pair(src[no_loop] * n + dst[no_loop], sim[a:b][hit[no_loop]])
+            key, best = key.cpu().numpy(), best.cpu().numpy()
+            if config.keep_probability < 1.0:
+                draw = pair_uniform(keys, key // n, key % n, config.seed, "edges/keep")
+                kept = draw < config.keep_probability
+                key, best = key[kept], best[kept]
+            run_key, run_sim = _merge(run_key, run_sim, key, best)
+            if config.max_out_degree is not None and len(run_key) > 4 * config.max_out_degree * n:
+                run_key, run_sim = _apply_cap(run_key, run_sim, n, keys, config)
     if config.max_out_degree is not None and len(run_key):
         before = len(run_key)
         run_key, run_sim = _apply_cap(run_key, run_sim, n, keys, config)

@@ -97,10 +97,11 @@ def brute_force(rows, vectors, threshold):
     return out
 
 
-@pytest.mark.parametrize("block_bytes", [64, 1 << 20])
-def test_matches_brute_force_whatever_the_block_size(block_bytes):
+@pytest.mark.parametrize("block_bytes, max_pairs", [(64, 1), (64, 7), (1 << 20, 1 << 20)])
+def test_matches_brute_force_whatever_the_block_size(block_bytes, max_pairs):
     rows, vectors = random_problem()
-    edges, _ = build_edges(rows, TableEmbedder(vectors), EdgeSearchConfig(threshold=0.6, block_bytes=block_bytes))
+    config = EdgeSearchConfig(threshold=0.6, block_bytes=block_bytes, max_pairs=max_pairs)
+    edges, _ = build_edges(rows, TableEmbedder(vectors), config)
     got = {(r["source"], r["target"]): r["similarity"] for r in edges.rows([r["name"] for r in rows])}
     want = brute_force(rows, vectors, 0.6)
     assert set(got) == set(want) and len(want) > 50
