@@ -203,14 +203,7 @@ class GenerateQueries(ITCTask):
     def request(self, item: dict) -> dict:
         examples = queries.pick_examples(self.pool, item["task_type"], item["language"], k=self.examples,
                                          seed=self.seed, item=item["id"])
-        template = self.templates[item["task_type"]]
-        text = template.render(n=self.per_set, language_name=queries.language_name(item["language"]),
-                               output_format=queries._OUTPUT_FORMAT,
-                               example_list="\n".join(json.dumps({"query": e["query"], "apis": e["apis"]},
-                                                                 ensure_ascii=False) for e in examples),
-                               api_data=json.dumps(item["specs"], ensure_ascii=False))
-        return {"prompt": template.version, "messages": [{"role": "user", "content": text}],
-                "reply_schema": self.schema}
+        return queries.query_request(item, item["specs"], examples, n=self.per_set)
 
     async def aprocess(self, item, ctx):
         value = await self.ask(ctx, item, self.role, self.request(item))
