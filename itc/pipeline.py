@@ -413,6 +413,18 @@ def steps_for(options: dict, seed: int, cache_dir: str | None = None) -> list:
     return steps
 
 
+def checker_setup(llm_config, options: dict) -> str:
+    """One line for the card: who checked the answers (seed 003 uses other models; one model checks itself)."""
+    generators = list(dict.fromkeys(options.get("generators") or ["qa_generator"]))
+    if len(generators) > 1:
+        return f"each answer was checked by the other generators ({', '.join(generators)}) at temperature 0"
+    gen, chk = llm_config.role(generators[0]), llm_config.role(options.get("checker_role", "checker"))
+    if (gen.endpoint, gen.model) == (chk.endpoint, chk.model):
+        return (f"one model ({gen.model}) generated the answers and checked them itself at temperature 0; "
+                "the paper checks with other models")
+    return f"answers by {gen.model} were checked by {chk.model} at temperature 0"
+
+
 def catalog_tools(ctx, options: dict) -> list[dict]:
     """The catalog: ``tools`` (ITC tools given inline), ``catalog`` (an ITC-format JSON file) or the
     preset's OpenAPI pool (``ctx.function_pool``), with the preset's per-tool overrides."""

@@ -17,7 +17,7 @@ import pytest
 from builders.errors import ConfigError
 from builders.llm.testing import FakeOpenAIServer, Reply, loopback_config
 from builders.pipeline import Rejects
-from itc.pipeline import build_itc, build_itc_result, openai_name
+from itc.pipeline import build_itc, build_itc_result, checker_setup, openai_name
 from tests.itc.conftest import make_tool
 from training.data import row_conversation, row_tools
 
@@ -193,6 +193,17 @@ def test_record_mode_keeps_what_enforce_drops(server, tmp_path, clean):
     assert any(any(s["total"] < 4 for s in json.loads(r["judge_scores"]).values()) for r in tasks)
 
 
+def test_two_generators_check_each_other_and_are_cross_ranked(server, tmp_path):
+    ctx = make_ctx(server.base_url, tmp_path)
+    result, _ = build_itc_result(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path / "work"),
+                                       "generators": ["qa_generator", "assistant"]})
+    assert result.items and "checker" not in result.stats["llm"]
+    for task in result.items:
+        assert sorted(task["ranking"]) == ["assistant", "qa_generator"]  # both passed; ranked by the seeded order
+        other = "assistant" if task["generator"] == "qa_generator" else "qa_generator"
+        assert list(task["verdicts"]) == [other]
+
+
 def test_a_rerun_sends_nothing_and_gives_the_same_rows(server, clean):
     before = server.count
     _, rows, _ = build(server.base_url, clean.root / "work", clean.root)
@@ -232,6 +243,12 @@ def test_assembly_errors_are_one_line_before_any_request(server, tmp_path):
     with pytest.raises(ConfigError, match="not an ITC option"):
         build_itc(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path), "countz": {}})
     assert server.count == before
+
+
+def test_the_card_line_says_when_one_model_checks_itself(clean):
+    config = clean.ctx.llm_config
+    assert "checked them itself at temperature 0" in checker_setup(config, {})
+    assert "other generators (qa_generator, assistant)" in checker_setup(config, {"generators": ["qa_generator", "assistant"]})
 
 
 def test_openai_names_are_valid_and_distinct():
