@@ -382,7 +382,7 @@ class SplitByApi(GlobalStep):
 
 # --- assembly and rendering -----------------------------------------------------------------------
 
-OPTIONS = ("catalog", "tools", "overrides", "counts", "embedder", "selection", "queries_per_set", "examples",
+OPTIONS = ("source", "pool", "catalog", "tools", "overrides", "counts", "embedder", "selection", "queries_per_set", "examples",
            "judges", "score_threshold", "score_threshold_per_dimension", "score_filter", "language_filter",
            "generators", "checker_role", "test_fraction", "split_tolerance", "work_dir", "shards", "executor", "caps")
 
@@ -427,7 +427,7 @@ def checker_setup(llm_config, options: dict) -> str:
 
 def catalog_tools(ctx, options: dict) -> list[dict]:
     """The catalog: ``tools`` (ITC tools given inline), ``catalog`` (an ITC-format JSON file) or the
-    preset's OpenAPI pool (``ctx.function_pool``), with the preset's per-tool overrides."""
+    preset's OpenAPI pool (``ctx.function_pool(source, ..., pool)``), with the preset's per-tool overrides."""
     from itc.catalog import tools_from_pool
 
     if options.get("tools") is not None:
@@ -436,7 +436,7 @@ def catalog_tools(ctx, options: dict) -> list[dict]:
         with open(options["catalog"], encoding="utf-8") as fh:
             tools = tools_from_itc_json(json.load(fh), getattr(ctx, "rejects", None))
     else:
-        tools = tools_from_pool(ctx.function_pool("openapi", "itc", {}))
+        tools = tools_from_pool(ctx.function_pool(options.get("source", "openapi"), "itc", options.get("pool") or {}))
     tools = apply_overrides(tools, options.get("overrides"), "itc.overrides")
     return [{**t, "id": t["tool_id"]} for t in tools]
 
@@ -468,7 +468,8 @@ def task_row(task: dict) -> dict:
             "category": task["category"], "apis": json.dumps(task["specs"], ensure_ascii=False),
             "tool_ids": task["tool_ids"], "query": task["query"], "thought": task["thought"],
             "actions": _actions_json(task["actions"]), "generator": task["generator"],
-            "judge_scores": json.dumps(task["judge_scores"], sort_keys=True),
+            "judge_scores": json.dumps(task["judge_scores"], sort_keys=True), "score_pass": task["score_pass"],
+            "language_ok": task["language_ok"], "detected_language": task["detected_language"],
             "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": task["query"]}],
             "completion": [{"role": "assistant", "content": f"Thought: {task['thought']}", "tool_calls": calls}],
             "tools": json.dumps(task["tools"], ensure_ascii=False)}

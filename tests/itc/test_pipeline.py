@@ -191,6 +191,8 @@ def test_record_mode_keeps_what_enforce_drops(server, tmp_path, clean):
     enforced = sum(len(side) for side in clean.rows["default"].values())
     assert len(tasks) > enforced
     assert any(any(s["total"] < 4 for s in json.loads(r["judge_scores"]).values()) for r in tasks)
+    assert any(not r["score_pass"] for r in tasks) and any(not r["language_ok"] for r in tasks)
+    assert all(r["score_pass"] and r["language_ok"] for side in clean.rows["default"].values() for r in side)
 
 
 def test_two_generators_check_each_other_and_are_cross_ranked(server, tmp_path):
