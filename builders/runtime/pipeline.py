@@ -14,9 +14,12 @@ import asyncio
 import heapq
 import json
 import logging
+import operator
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -26,7 +29,7 @@ from builders.runtime.checkpoint import Checkpoint, atomic_write
 from builders.runtime.executors import EXECUTORS, make_executor
 from builders.runtime.items import ids_digest, shard_of, with_id
 from builders.runtime.rejects import RejectLog, write_rejects
-from builders.runtime.runner import StepRun, paused_gc, run_global, step_outputs, step_stats
+from builders.runtime.runner import USAGE_KEYS, StepRun, paused_gc, run_global, summarize
 from builders.runtime.step import Budget, CapReached, GlobalStep, Step, step_kind
 from builders.schema import canonical_json, content_hash
 
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from builders.llm.config import LLMConfig
 
 logger = logging.getLogger(__name__)
-USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "failures")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a step name is a folder name in the work folder
 DEFAULT_COMPLETION_TOKENS = 256
 
 
@@ -78,10 +81,6 @@ def _concurrency(step: Step, llm: "LLMConfig | None") -> int:
     return 16
 
 
-def _rejects_of(step: str, results) -> list[dict]:
-    return [{"step": step, "item": r[0], "reason": r[2], "record": r[3]} for r in results if r[2] is not None]
-
-
 def run_shard(job: ShardJob) -> ShardResult:
     """Run a segment's steps over one shard's items (module level, so executors can ship it)."""
     started = time.monotonic()
@@ -102,10 +101,9 @@ def run_shard(job: ShardJob) -> ShardResult:
                              progress=job.progress)
             results = await runner.run_async(items) if step.is_async else runner.run_sync(items)
             with paused_gc():
-                stats[step.name] = step_stats(len(items), results)
-                rejects.extend(_rejects_of(step.name, results))
-                resumed[step.name] = runner.resumed
-                items = step_outputs(results)
+                items, stats[step.name], step_rejects = summarize(step.name, len(items), results)
+            rejects.extend(step_rejects)
+            resumed[step.name] = runner.resumed
         return items
 
     async def main() -> list[dict]:
@@ -119,6 +117,7 @@ def run_shard(job: ShardJob) -> ShardResult:
         outputs = asyncio.run(main())
     except CapReached as exc:  # finished items are in the checkpoints; report, do not mark done
         error = exc.error()
+        logger.warning("shard %d stopped: %s", job.index, error)
         return ShardResult([], stats, rejects, {"wall_s": round(time.monotonic() - started, 3)},
                            (error.item, error.problem, error.fix))
     finally:
@@ -190,6 +189,14 @@ class Pipeline:
     progress: bool | None = None  # None: bars only on a terminal
 
     # ------------------------------------------------------------ assembly
+    def roles(self) -> dict[str, list[str]]:
+        """Every LLM role the steps declare, with the steps that call it: what the llm config must know."""
+        out: dict[str, list[str]] = {}
+        for step in self.steps:
+            for role in step.roles:
+                out.setdefault(role, []).append(step.name)
+        return dict(sorted(out.items()))
+
     def check(self, columns: Iterable[str] = ()) -> None:
         """Every problem that would stop the build later, as one ConfigError, before any request."""
         where = f"pipeline {self.name!r}"
@@ -205,8 +212,9 @@ class Pipeline:
         for step in self.steps:
             step_kind(step)
             label = f"step {step.name!r}"
-            if not step.name or not isinstance(step.name, str):
-                raise ConfigError(f"{where} step {type(step).__name__}", "has no name", "set name = '<what it does>'")
+            if not isinstance(step.name, str) or not _NAME_RE.match(step.name):
+                raise ConfigError(f"{where} step {type(step).__name__}", f"has no usable name ({step.name!r})",
+                                  "set name = '<what it does>' with letters, digits, '_', '-' or '.'")
             if step.name in names:
                 raise ConfigError(label, "appears twice in the pipeline", "give each step its own name")
             names.add(step.name)
@@ -248,13 +256,14 @@ class Pipeline:
                               "configure the role under llm.roles") from None
 
     # ------------------------------------------------------------ source and keys
-    def _source(self) -> list[dict]:
+    def _source(self) -> tuple[list[dict], list[str]]:
+        """The source items with ids, sorted by id, and the ids; exact repeats are dropped."""
         raw = self.source() if callable(self.source) else self.source
         items = [i if type(i.get("id")) is str and i["id"] else with_id(i) for i in raw]
         items.sort(key=itemgetter("id"))
         ids = [i["id"] for i in items]
-        if len(set(ids)) == len(ids):
-            return items
+        if not any(map(operator.eq, ids, islice(ids, 1, None))):
+            return items, ids
         unique: list[dict] = []
         for item in items:
             if unique and unique[-1]["id"] == item["id"]:
@@ -263,7 +272,7 @@ class Pipeline:
                                     "give items unique ids (or none: the content hash is used)")
                 continue
             unique.append(item)
-        return unique
+        return unique, [i["id"] for i in unique]
 
     def _keys(self, digest: str) -> list[str]:
         keys, upstream = [], digest
@@ -290,7 +299,7 @@ class Pipeline:
         """Planned items per step and estimated requests/tokens per role; sends nothing.
 
         Every item is assumed to pass every step (an upper bound for filters and LLM rejects)."""
-        items = self._source()
+        items, _ = self._source()
         self.check(items[0].keys() if items else ())
         rows, n = [], len(items)
         for step in self.steps:
@@ -312,10 +321,11 @@ class Pipeline:
         """Build (or resume) the pipeline; raises a one-line ConfigError when a cap would be exceeded."""
         started = time.monotonic()
         with paused_gc():
-            items = self._source()
+            items, ids = self._source()
         self.check(items[0].keys() if items else ())
         work = Path(self.work_dir)
-        keys = self._keys(ids_digest(i["id"] for i in items))
+        keys = self._keys(ids_digest(ids))
+        del ids
         executor = make_executor(self.executor)
         budget = Budget(dict(self.caps))
         stats: dict[str, dict] = {}
@@ -342,6 +352,7 @@ class Pipeline:
                 list(heapq.merge(*(r.outputs for r in results), key=itemgetter("id")))
             for step in steps:
                 stats[step.name] = _merge_stats([r.stats[step.name] for r in results])
+                _log_step(step.name, stats[step.name])
             for r in results:
                 rejects.extend(r.rejects)
             run["segments"].append({"shards": [r.run for r in results]})
@@ -359,9 +370,16 @@ class Pipeline:
                                  log, self.seed)
         finally:
             log.close()
-        stats[step.name] = step_stats(len(items), results)
-        rejects.extend(_rejects_of(step.name, results))
-        return step_outputs(results)
+        items, stats[step.name], step_rejects = summarize(step.name, len(items), results)
+        _log_step(step.name, stats[step.name])
+        rejects.extend(step_rejects)
+        return items
+
+
+def _log_step(name: str, stats: dict) -> None:
+    rejected = sum(stats["rejected"].values())
+    logger.info("step %s: %d in, %d out, %d rejected%s", name, stats["in"], stats["out"], rejected,
+                "".join(f"; {role}: {u['requests']} requests, {u['failures']} failed" for role, u in stats["llm"].items()))
 
 
 def _merge_usage(parts: list[dict[str, dict]]) -> dict[str, dict[str, int]]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _by_id = itemgetter("id")
+USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "failures")
 
 
 @contextlib.contextmanager
@@ -193,37 +194,34 @@ class StepRun:
         return self._finish(len(items))
 
 
-def step_outputs(results: list[Result]) -> list[dict]:
-    """The step's output items ordered by id (ties keep input-id order), whatever order they finished in."""
+def summarize(step: str, n_in: int, results: list[Result]) -> tuple[list[dict], dict, list[dict]]:
+    """One pass over a step's results: its output items ordered by id (ties keep input-id order,
+    whatever order they finished in), its stats (in / out / rejected by reason / LLM usage per
+    role, all derived from the data) and its rejects."""
     results.sort(key=itemgetter(0))
     out: list[dict] = []
     append, extend = out.append, out.extend
+    reasons: Counter = Counter()
+    rejects: list[dict] = []
+    usage: dict[str, list[int]] = {}
     for r in results:
         o = r[1]
-        if o is None:
-            continue
         if type(o) is dict:
             append(o)
-        else:
+        elif o is not None:
             extend(o)
+        elif r[2] is not None:
+            reasons[r[2]] += 1
+            rejects.append({"step": step, "item": r[0], "reason": r[2], "record": r[3]})
+        if r[4]:
+            for role, counts in r[4].items():
+                total = usage.setdefault(role, [0, 0, 0, 0])
+                for i, v in enumerate(counts):
+                    total[i] += v
     out.sort(key=_by_id)
-    return out
-
-
-def step_stats(n_in: int, results: list[Result]) -> dict:
-    """Items in / out / rejected by reason, and LLM usage per role: all derived from the data."""
-    reasons = Counter(r[2] for r in results if r[2] is not None)
-    outs = [r[1] for r in results if r[1] is not None]
-    out = len(outs) if all(type(o) is dict for o in outs) else sum(1 if type(o) is dict else len(o) for o in outs)
-    usage: dict[str, list[int]] = {}
-    for counts_by_role in [r[4] for r in results if r[4]]:
-        for role, counts in counts_by_role.items():
-            total = usage.setdefault(role, [0, 0, 0, 0])
-            for i, v in enumerate(counts):
-                total[i] += v
-    return {"in": n_in, "out": out, "rejected": dict(sorted(reasons.items())),
-            "llm": {role: dict(zip(("requests", "prompt_tokens", "completion_tokens", "failures"), c))
-                    for role, c in sorted(usage.items())}}
+    stats = {"in": n_in, "out": len(out), "rejected": dict(sorted(reasons.items())),
+             "llm": {role: dict(zip(USAGE_KEYS, c)) for role, c in sorted(usage.items())}}
+    return out, stats, rejects
 
 
 def run_global(step: GlobalStep, items: list[dict], checkpoint: Checkpoint, log: RejectLog,
@@ -231,7 +229,7 @@ def run_global(step: GlobalStep, items: list[dict], checkpoint: Checkpoint, log:
     """A global step over the merged input, checkpointed as one piece (outputs and rejects)."""
     if checkpoint.is_done():
         return checkpoint.load()
-    for stale in checkpoint.folder.glob("chunk-*.pkl") if checkpoint.folder.is_dir() else ():
+    for stale in checkpoint.folder.glob("chunk-*.bin") if checkpoint.folder.is_dir() else ():
         stale.unlink()  # a piece written before a kill but never marked done
     ctx = GlobalContext(step, seed)
     try:

@@ -15,7 +15,6 @@ the checkpoint key, so changing a setting recomputes the step and what follows).
 
 from __future__ import annotations
 
-import inspect
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -86,8 +85,8 @@ class Step:
         return False
 
     def identity(self) -> dict:
-        cls = type(self)
-        return {"step": self.name, "class": f"{cls.__module__}.{cls.__qualname__}", "version": self.version,
+        # the class name without its module: a script run as __main__ and imported keys the same
+        return {"step": self.name, "class": type(self).__qualname__, "version": self.version,
                 "settings": self.settings(), "prompts": self.prompt_versions()}
 
 
@@ -229,7 +228,3 @@ def step_kind(step: Step) -> str:
         return "async map" if step.is_async else "map"
     raise ConfigError(f"step {getattr(step, 'name', step)!r}", f"is a {type(step).__name__}, not a runtime step",
                       "derive it from MapStep, Filter or GlobalStep (builders.runtime)")
-
-
-def own_file(step: Step) -> str:
-    return inspect.getfile(type(step))

@@ -220,6 +220,8 @@ def test_dry_run_plans_without_sending(tmp_path, server):
     assert rows_[("rollout", "assistant")]["requests"] == 120 and rows_[("rollout", "user_simulator")]["requests"] == 60
     assert rows_[("judge", "turn_judge")]["prompt_tokens"] > 0
     assert plan.totals()["assistant"]["requests"] == 120
+    assert toy.pipeline(server.base_url, tmp_path / "w").roles() == {
+        "assistant": ["rollout"], "turn_judge": ["judge"], "user_simulator": ["rollout"]}
     assert "rollout" in plan.table()
 
 
@@ -266,3 +268,23 @@ def test_old_blocks_still_import_from_builders_pipeline():
     kept = list(Odd(rejects)([{"id": "a", "n": 1}, {"id": "b", "n": 2}]))
     assert kept == [{"id": "a", "n": 1}] and rejects.counts() == {"odd": 1}
     assert issubclass(Odd, PipelineStep)
+
+
+def test_items_holding_other_objects_checkpoint_too(tmp_path):
+    import datetime
+
+    calls = []
+
+    class Dated(MapStep):
+        name, outputs = "dated", ("day",)
+
+        def process(self, item):
+            calls.append(1)
+            return {**item, "day": datetime.date(2020, 1, 1 + item["n"] % 28)}
+
+    def run():
+        return Pipeline("t", source=numbers(5), steps=[Dated()], work_dir=tmp_path / "w", progress=False).run().items
+
+    first = run()
+    assert run() == first and len(calls) == 5
+    assert list((tmp_path / "w" / "shards" / "0000-of-0001").glob("dated-*/chunk-*.bin"))
