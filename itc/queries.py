@@ -59,13 +59,12 @@ def api_set_specs(api_set: dict, tools_by_id: dict[str, dict]) -> list[dict]:
     return [public_spec(tools_by_id[t], n) for t, n in names.items()]
 
 
-def query_request(api_set: dict, tools_by_id: dict[str, dict], examples: list[dict], *, n: int = 3) -> dict:
-    """The prompt for one API set: template name and version (for the cache key) and the user message."""
+def query_request(api_set: dict, specs: list[dict], examples: list[dict], *, n: int = 3) -> dict:
+    """The prompt for one API set (``specs``: ``api_set_specs``): template version (for the cache key) and message."""
     prompt = load_prompt(__file__, f"prompts/query_{api_set['task_type']}.txt")
     shown = [{"query": e["query"], "apis": e["apis"]} for e in examples]
     text = prompt.render(n=n, language_name=language_name(api_set["language"]), output_format=_OUTPUT_FORMAT,
-                         example_list="\n".join(dumps(e) for e in shown),
-                         api_data=dumps(api_set_specs(api_set, tools_by_id)))
+                         example_list="\n".join(dumps(e) for e in shown), api_data=dumps(specs))
     return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": REPLY_SCHEMA}
 
 

@@ -5,7 +5,7 @@ import pytest
 from builders.pipeline import Rejects
 from itc.catalog import tools_from_itc_json
 from itc.languages import check_languages, language_matches
-from itc.queries import load_seed_pool, parse_query_reply, pick_examples, query_request
+from itc.queries import api_set_specs, load_seed_pool, parse_query_reply, pick_examples, query_request
 from itc.scoring import filter_scored, keep_decision, parse_score_reply, total_score
 from itc.selection import TASK_TYPES
 from tests.itc.test_catalog import GOOGLE_TRANSLATE
@@ -28,7 +28,7 @@ def test_examples_prefer_the_language_and_requests_render():
     assert len(picked) == 3 and picked[0]["language"] == "ja" and {p["task_type"] for p in picked} == {"nested"}
     assert picked == pick_examples(pool, "nested", "ja", k=3, seed=0, item="a")
     tools = {t["tool_id"]: t for t in tools_from_itc_json(GOOGLE_TRANSLATE)}
-    req = query_request(API_SET, tools, picked[:1], n=3)
+    req = query_request(API_SET, api_set_specs(API_SET, tools), picked[:1], n=3)
     text = req["messages"][0]["content"]
     assert req["prompt"] == "query_single@1" and "German" in text and "translate1" in text and picked[0]["query"] in text
 
