@@ -20,7 +20,8 @@ llm:
     cfg = LLMConfig.from_yaml(preset)
     assert cfg.cache == "runs/llm.sqlite"
     local, judge = cfg.endpoints["local"], cfg.endpoints["judge"]
-    assert local.embedded and local.max_concurrency == 1 and local.json_mode == "tool"
+    assert local.embedded and local.max_concurrency == local.parallel == 4 and local.json_mode == "json_schema"
+    assert local.tool_mode == "structured" and judge.tool_mode == "native"
     assert judge.max_concurrency == 32 and judge.identity == "https://api.example.com/v1"
     assert cfg.role("trajectory_judge").sampling() == {"temperature": 0.0, "seed": 3, "extra_body": {"top_k": 5}}
     # roles the preset does not name fall back to "default", which uses the first endpoint
