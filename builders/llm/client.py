@@ -26,13 +26,12 @@ by hand without ``shutdown_asyncgens`` needs ``await client.aclose()`` before it
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import random
 import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import openai
@@ -46,13 +45,15 @@ except ImportError:  # pragma: no cover
 from builders.llm.cache import RequestCache, request_key
 from builders.llm.config import EndpointConfig, LLMConfig
 from builders.llm.recovery import recover_tool_calls
+from builders.llm.chat import ChatRequest, ChatResult, JSONResult, as_request, numbered
 from builders.llm.reply import MalformedResponse, api_messages, check_completion, parse_completion, token_count
 from builders.llm.retry import FATAL_ERRORS, backoff, describe
 from builders.llm.server import EmbeddedServer, install_sigterm_handler
+from builders.llm.transport import LoopState, http_client
 from builders.llm.structured import JSONReplyError, Validator, json_request, parse_json_reply, prompt_suffix
 from builders.llm.toolmode import structured_reply, structured_request
 from builders.pipeline import Rejects
-from builders.schema import Message, SchemaError, ToolCall
+from builders.schema import Message, SchemaError
 
 logger = logging.getLogger(__name__)
 for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-request build
@@ -61,113 +62,6 @@ for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-req
 T = TypeVar("T")
 R = TypeVar("R", "ChatResult", "JSONResult")
 _DEFAULT_CACHE = object()
-
-
-@dataclass
-class ChatRequest:
-    """One chat completion. ``sampling`` overrides the role's settings; ``item`` names it in rejects."""
-
-    messages: Sequence[dict | Message]
-    tools: list[dict] | None = None
-    tool_choice: Any = None
-    response_format: dict | None = None
-    sampling: dict | None = None
-    prompt_version: str = ""
-    item: str | None = None
-
-
-@dataclass
-class ChatResult:
-    item: str
-    response: dict | None = None
-    error: str | None = None
-    cached: bool = False
-    attempts: int = 0
-    key: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.response is not None
-
-    @property
-    def message(self) -> dict:
-        return self.response["choices"][0]["message"] if self.ok else {}
-
-    @property
-    def content(self) -> str | None:
-        return self.message.get("content")
-
-    @property
-    def tool_calls(self) -> list[ToolCall]:
-        return [ToolCall.from_dict(c) for c in self.message.get("tool_calls") or []]
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.response["choices"][0].get("finish_reason") if self.ok else None
-
-    def to_message(self) -> Message:
-        """The reply as a data-model message (``reasoning_content`` kept apart, as the contract wants)."""
-        m = self.message
-        return Message(role="assistant", content=m.get("content"), reasoning_content=m.get("reasoning_content"),
-                       tool_calls=self.tool_calls or None)
-
-
-@dataclass
-class JSONResult:
-    item: str
-    value: Any = None
-    error: str | None = None
-    chat: ChatResult | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def http_client(max_connections: int, transport: str = "auto"):
-    """The transport: aiohttp when installed (``openai[aiohttp]``) unless told otherwise, else httpx.
-
-    httpx's pool rescans every idle connection on each request, so past ~64 connections the
-    client, not the server, sets the pace; aiohttp's connector keeps up at 256. The pool is as
-    large as the endpoint's concurrency, so that concurrency is really reached.
-    """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    has_aiohttp = getattr(openai, "DefaultAioHttpClient", None) is not None and importlib.util.find_spec("aiohttp")
-    if transport == "aiohttp" and not has_aiohttp:
-        raise SchemaError("llm endpoint transport 'aiohttp'", "aiohttp is not installed", "pip install 'openai[aiohttp]'")
-    if transport != "httpx" and has_aiohttp:
-        return openai.DefaultAioHttpClient(limits=limits)
-    return openai.DefaultAsyncHttpxClient(limits=limits)
-
-
-def _as_request(request: ChatRequest | Sequence[dict | Message], **fields) -> ChatRequest:
-    if isinstance(request, ChatRequest):
-        return replace(request, **fields) if fields else request
-    return ChatRequest(messages=request, **fields)
-
-
-def _numbered(role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]]) -> list[ChatRequest]:
-    """Requests with an item name (``role[i]``) for the rejects file where the caller gave none."""
-    out = [_as_request(r) for r in requests]
-    return [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(out)]
-
-
-class _LoopState:
-    """Per event loop: the openai clients, the concurrency limits and the in-flight calls."""
-
-    def __init__(self):
-        self.clients: dict[str, openai.AsyncOpenAI] = {}
-        self.semaphores: dict[str, asyncio.Semaphore] = {}
-        self.inflight: dict[str, asyncio.Future] = {}
-        self.closer = None  # async generator the loop finalises at shutdown (see LLMClient._closer)
-
-    async def close(self) -> None:
-        clients, self.clients = list(self.clients.values()), {}
-        for client in clients:
-            await client.close()
-
-    async def shutdown(self) -> None:
-        await (self.closer.aclose() if self.closer is not None else self.close())
 
 
 class LLMClient:
@@ -191,10 +85,10 @@ class LLMClient:
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # ---------------------------------------------------------------- plumbing
-    def _state(self) -> _LoopState:
+    def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
         if loop not in self._loops:
-            self._loops[loop] = _LoopState()
+            self._loops[loop] = LoopState()
         return self._loops[loop]
 
     def _server(self, ep: EndpointConfig) -> EmbeddedServer:
@@ -235,7 +129,7 @@ class LLMClient:
                     await state.closer.__anext__()
         return state.clients[ep.name], state.semaphores[ep.name]
 
-    async def _closer(self, state: _LoopState):
+    async def _closer(self, state: LoopState):
         """Parked at ``yield`` for the loop's life: ``asyncio.run`` (and every loop that calls
         ``shutdown_asyncgens``) finalises it before closing, which closes the connection pools of a
         client used without ``async with`` and lets go of the loop."""
@@ -251,7 +145,7 @@ class LLMClient:
     # ---------------------------------------------------------------- requests
     def build(self, role: str, request: ChatRequest | Sequence[dict | Message]) -> tuple[dict, str]:
         """The parameters sent for ``request`` under ``role`` and the cache key they hash to."""
-        request = _as_request(request)
+        request = as_request(request)
         cfg, ep = self.config.role(role), self.config.endpoint(role)
         sampling = {**cfg.sampling(), **(request.sampling or {})}
         params: dict[str, Any] = {"model": cfg.model, "messages": api_messages(request.messages)}
@@ -293,7 +187,7 @@ class LLMClient:
 
     async def chat(self, role: str, request: ChatRequest | Sequence[dict | Message], **fields) -> ChatResult:
         """One completion; never raises for a failed request (see ``ChatResult.error``)."""
-        request = _as_request(request, **fields)
+        request = as_request(request, **fields)
         return self._record(role, [await self._chat(role, request)])[0]
 
     async def _chat(self, role: str, request: ChatRequest) -> ChatResult:
@@ -369,7 +263,7 @@ class LLMClient:
     async def chat_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
                         desc: str | None = None) -> list[ChatResult]:
         """All requests at the endpoint's concurrency; results and rejects in input order."""
-        coros = [self._chat(role, r) for r in _numbered(role, requests)]
+        coros = [self._chat(role, r) for r in numbered(role, requests)]
         return self._record(role, await self._gather(coros, desc or f"llm:{role}"))
 
     def _record(self, role: str, results: list[R]) -> list[R]:
@@ -413,7 +307,7 @@ class LLMClient:
     async def chat_json(self, role: str, request: ChatRequest | Sequence[dict | Message], schema: dict | None = None,
                         validator: Validator | None = None, name: str = "answer") -> JSONResult:
         """A JSON answer checked against ``schema`` / ``validator``; unusable output is a counted reject."""
-        return self._record(role, [await self._chat_json(role, _as_request(request), schema, validator, name)])[0]
+        return self._record(role, [await self._chat_json(role, as_request(request), schema, validator, name)])[0]
 
     async def _chat_json(self, role: str, request: ChatRequest, schema: dict | None, validator: Validator | None,
                          name: str) -> JSONResult:
@@ -431,7 +325,7 @@ class LLMClient:
     async def chat_json_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
                              schema: dict | None = None, validator: Validator | None = None, name: str = "answer",
                              desc: str | None = None) -> list[JSONResult]:
-        coros = [self._chat_json(role, r, schema, validator, name) for r in _numbered(role, requests)]
+        coros = [self._chat_json(role, r, schema, validator, name) for r in numbered(role, requests)]
         return self._record(role, await self._gather(coros, desc or f"llm:{role}"))
 
     # ---------------------------------------------------------------- sync wrappers
