@@ -101,7 +101,7 @@ def structured_request(messages: list[dict], tools: list[dict], tool_choice: Any
         out.insert(0, {"role": "system", "content": prompt})
     schema = reply_schema(tools, tool_choice)
     return {"messages": out, "response_format": {
-        "type": "json_schema", "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": True}}}
+        "type": "json_schema", "json_schema": {"name": SCHEMA_NAME, "schema": schema, "strict": False}}}
 
 
 def structured_reply(message: dict) -> dict | None:

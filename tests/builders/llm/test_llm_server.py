@@ -164,3 +164,12 @@ def test_the_server_outlives_the_thread_that_started_it():
             assert resp.status == 200
     finally:
         server.stop()
+
+
+def test_the_child_exits_at_once_when_its_parent_is_already_gone():
+    # the fallback for the moment before the death signal is armed (and for systems without it):
+    # a child whose parent is not the builder that started it stops without loading a model
+    serve = ROOT / "builders" / "llm" / "serve.py"
+    done = subprocess.run([sys.executable, str(serve), "--model", "missing.gguf", "--port", "1", "--parent-pid", "1"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "serving" not in done.stdout
