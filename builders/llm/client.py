@@ -4,7 +4,10 @@ It wraps the official async ``openai`` client and adds what a dataset build need
 number of requests in flight per endpoint, retries with exponential backoff and jitter on 429,
 5xx, timeouts and dropped connections (honouring ``Retry-After``), a persistent request cache
 so restarts repeat nothing finished, per-role counters, and batches returned in input order.
-A request that still fails becomes a reject with its reason; the run goes on.
+A request that still fails becomes a reject with its reason; the run goes on. Replies are
+checked and repaired in ``reply``, retries decided in ``retry``; endpoints in ``tool_mode:
+structured`` get their tool calls through ``toolmode``, and calls a model wrote as text are read
+back by ``recovery``, so every caller sees ordinary ``content`` + ``tool_calls``.
 
 Identical requests get identical answers: within a run they share one call, across runs the
 cache. To draw several samples for one prompt, vary ``seed`` in the request's ``sampling``.
@@ -23,16 +26,12 @@ by hand without ``shutdown_asyncgens`` needs ``await client.aclose()`` before it
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import importlib.util
-import json
 import logging
 import random
-import time
 import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import openai
@@ -45,10 +44,16 @@ except ImportError:  # pragma: no cover
 
 from builders.llm.cache import RequestCache, request_key
 from builders.llm.config import EndpointConfig, LLMConfig
+from builders.llm.recovery import recover_tool_calls
+from builders.llm.chat import ChatRequest, ChatResult, JSONResult, as_request, numbered
+from builders.llm.reply import MalformedResponse, api_messages, check_completion, parse_completion, token_count
+from builders.llm.retry import FATAL_ERRORS, backoff, describe
 from builders.llm.server import EmbeddedServer, install_sigterm_handler
+from builders.llm.transport import LoopState, http_client
 from builders.llm.structured import JSONReplyError, Validator, json_request, parse_json_reply, prompt_suffix
+from builders.llm.toolmode import structured_reply, structured_request
 from builders.pipeline import Rejects
-from builders.schema import Message, SchemaError, ToolCall, dumps
+from builders.schema import Message, SchemaError
 
 logger = logging.getLogger(__name__)
 for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-request build
@@ -56,246 +61,7 @@ for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-req
         logging.getLogger(_name).setLevel(logging.WARNING)
 T = TypeVar("T")
 R = TypeVar("R", "ChatResult", "JSONResult")
-_RETRY_STATUS = {408, 409, 425, 429}
-_FATAL_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 _DEFAULT_CACHE = object()
-
-
-@dataclass
-class ChatRequest:
-    """One chat completion. ``sampling`` overrides the role's settings; ``item`` names it in rejects."""
-
-    messages: Sequence[dict | Message]
-    tools: list[dict] | None = None
-    tool_choice: Any = None
-    response_format: dict | None = None
-    sampling: dict | None = None
-    prompt_version: str = ""
-    item: str | None = None
-
-
-@dataclass
-class ChatResult:
-    item: str
-    response: dict | None = None
-    error: str | None = None
-    cached: bool = False
-    attempts: int = 0
-    key: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.response is not None
-
-    @property
-    def message(self) -> dict:
-        return self.response["choices"][0]["message"] if self.ok else {}
-
-    @property
-    def content(self) -> str | None:
-        return self.message.get("content")
-
-    @property
-    def tool_calls(self) -> list[ToolCall]:
-        return [ToolCall.from_dict(c) for c in self.message.get("tool_calls") or []]
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.response["choices"][0].get("finish_reason") if self.ok else None
-
-    def to_message(self) -> Message:
-        """The reply as a data-model message (``reasoning_content`` kept apart, as the contract wants)."""
-        m = self.message
-        return Message(role="assistant", content=m.get("content"), reasoning_content=m.get("reasoning_content"),
-                       tool_calls=self.tool_calls or None)
-
-
-@dataclass
-class JSONResult:
-    item: str
-    value: Any = None
-    error: str | None = None
-    chat: ChatResult | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class MalformedResponse(Exception):
-    """HTTP 200 whose body is not a chat completion (proxies, overloaded servers): worth a retry."""
-
-
-def api_messages(messages: Iterable[dict | Message]) -> list[dict]:
-    """Messages as servers accept them: no null fields, no ``reasoning_content``, ``content`` never null.
-
-    llama.cpp answers HTTP 500 to ``content: null`` and OpenAI rejects ``name: null``; every server
-    accepts ``""``. Normalising before hashing keeps the cache key stable too.
-    """
-    out = []
-    for m in messages:
-        d = m.to_dict() if isinstance(m, Message) else dict(m)
-        d.pop("reasoning_content", None)
-        d = {k: v for k, v in d.items() if v is not None}
-        d.setdefault("content", "")
-        out.append(d)
-    return out
-
-
-def parse_completion(body: bytes) -> dict:
-    """The server's response, checked (and normalised) by ``check_completion``."""
-    try:
-        response = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise MalformedResponse(f"not JSON: {body[:80]!r}") from None
-    return check_completion(response, body)
-
-
-def check_completion(response: Any, body: bytes | None = None) -> dict:
-    """The completion with ``choices[0].message`` in the shape every caller reads, else ``MalformedResponse``.
-
-    Servers differ: content as a list of text parts (joined here), tool-call ``arguments`` as an
-    object (dumped to the JSON string the data contract wants). Shapes nothing can read (int
-    content, a dict of tool calls, a call without a function name) are malformed, so they are
-    retried and end as rejects instead of crashing the batch or entering the cache.
-    """
-    choices = response.get("choices") if isinstance(response, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict) \
-            or not isinstance(choices[0].get("message"), dict):
-        raise MalformedResponse(f"no choices[0].message in {(body or json.dumps(response))[:80]!r}")
-    message = choices[0]["message"]
-    fixed = _check_message(message)
-    if fixed == message:
-        return response
-    return {**response, "choices": [{**choices[0], "message": fixed}, *choices[1:]]}
-
-
-def _check_message(message: dict) -> dict:
-    where = "choices[0].message"
-    out = dict(message)
-    content = message.get("content")
-    if isinstance(content, list):
-        if not all(isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str)
-                   for p in content):
-            raise MalformedResponse(f"{where}.content is a list with non-text parts")
-        out["content"] = "".join(p["text"] for p in content)
-    elif content is not None and not isinstance(content, str):
-        raise MalformedResponse(f"{where}.content is {type(content).__name__}, not text")
-    if not isinstance(message.get("reasoning_content"), (str, type(None))):
-        raise MalformedResponse(f"{where}.reasoning_content is {type(message['reasoning_content']).__name__}, not text")
-    calls = message.get("tool_calls")
-    if calls is None:
-        return out
-    if not isinstance(calls, list):
-        raise MalformedResponse(f"{where}.tool_calls is {type(calls).__name__}, not a list")
-    out["tool_calls"] = [_check_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)]
-    return out
-
-
-def _check_call(call: Any, where: str) -> dict:
-    fn = call.get("function") if isinstance(call, dict) else None
-    if not isinstance(fn, dict):
-        raise MalformedResponse(f"{where} has no function")
-    if not isinstance(fn.get("name"), str) or not fn["name"]:
-        raise MalformedResponse(f"{where}.function has no name")
-    if not isinstance(call.get("id"), (str, type(None))):
-        raise MalformedResponse(f"{where}.id is {type(call['id']).__name__}, not text")
-    args = fn.get("arguments")
-    if isinstance(args, str):
-        return call
-    if args is None:
-        args = "{}"
-    elif isinstance(args, dict):
-        args = dumps(args)
-    else:
-        raise MalformedResponse(f"{where}.function.arguments is {type(args).__name__}, not a JSON string or object")
-    return {**call, "function": {**fn, "arguments": args}}
-
-
-def _tokens(usage: Any, key: str) -> int:
-    """Token counts for the report; servers that send odd usage fields just count nothing."""
-    value = usage.get(key) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
-def retry_after(exc: Exception) -> float | None:
-    """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After`` seconds/date)."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    headers = response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _describe(exc: Exception) -> tuple[str, bool]:
-    """(reason, retryable) for a failed attempt."""
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout", True
-    if isinstance(exc, openai.APIConnectionError):
-        return f"connection error ({exc.__cause__ or exc})", True
-    if isinstance(exc, openai.APIStatusError):
-        message = str(getattr(exc, "message", exc))[:200]
-        return f"HTTP {exc.status_code}: {message}", exc.status_code in _RETRY_STATUS or exc.status_code >= 500
-    if isinstance(exc, MalformedResponse):
-        return f"malformed response body ({exc})"[:240], True
-    return f"{type(exc).__name__}: {exc}", False
-
-
-def http_client(max_connections: int, transport: str = "auto"):
-    """The transport: aiohttp when installed (``openai[aiohttp]``) unless told otherwise, else httpx.
-
-    httpx's pool rescans every idle connection on each request, so past ~64 connections the
-    client, not the server, sets the pace; aiohttp's connector keeps up at 256. The pool is as
-    large as the endpoint's concurrency, so that concurrency is really reached.
-    """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    has_aiohttp = getattr(openai, "DefaultAioHttpClient", None) is not None and importlib.util.find_spec("aiohttp")
-    if transport == "aiohttp" and not has_aiohttp:
-        raise SchemaError("llm endpoint transport 'aiohttp'", "aiohttp is not installed", "pip install 'openai[aiohttp]'")
-    if transport != "httpx" and has_aiohttp:
-        return openai.DefaultAioHttpClient(limits=limits)
-    return openai.DefaultAsyncHttpxClient(limits=limits)
-
-
-def _as_request(request: ChatRequest | Sequence[dict | Message], **fields) -> ChatRequest:
-    if isinstance(request, ChatRequest):
-        return replace(request, **fields) if fields else request
-    return ChatRequest(messages=request, **fields)
-
-
-def _numbered(role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]]) -> list[ChatRequest]:
-    """Requests with an item name (``role[i]``) for the rejects file where the caller gave none."""
-    out = [_as_request(r) for r in requests]
-    return [r if r.item else replace(r, item=f"{role}[{i}]") for i, r in enumerate(out)]
-
-
-class _LoopState:
-    """Per event loop: the openai clients, the concurrency limits and the in-flight calls."""
-
-    def __init__(self):
-        self.clients: dict[str, openai.AsyncOpenAI] = {}
-        self.semaphores: dict[str, asyncio.Semaphore] = {}
-        self.inflight: dict[str, asyncio.Future] = {}
-        self.closer = None  # async generator the loop finalises at shutdown (see LLMClient._closer)
-
-    async def close(self) -> None:
-        clients, self.clients = list(self.clients.values()), {}
-        for client in clients:
-            await client.close()
-
-    async def shutdown(self) -> None:
-        await (self.closer.aclose() if self.closer is not None else self.close())
 
 
 class LLMClient:
@@ -303,7 +69,7 @@ class LLMClient:
 
     def __init__(self, config: LLMConfig | None = None, *, cache: RequestCache | str | None = _DEFAULT_CACHE,
                  rejects: Rejects | None = None, progress: bool = True, seed: int | None = None,
-                 server_factory: Callable[[], EmbeddedServer] = EmbeddedServer):
+                 server_factory: Callable[..., EmbeddedServer] = EmbeddedServer):
         self.config = config or LLMConfig()
         if cache is _DEFAULT_CACHE:
             cache = self.config.cache
@@ -319,19 +85,22 @@ class LLMClient:
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # ---------------------------------------------------------------- plumbing
-    def _state(self) -> _LoopState:
+    def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
         if loop not in self._loops:
-            self._loops[loop] = _LoopState()
+            self._loops[loop] = LoopState()
         return self._loops[loop]
 
     def _server(self, ep: EndpointConfig) -> EmbeddedServer:
         if ep.name not in self._servers:
-            self._servers[ep.name] = self._server_factory()
+            # the factory gets the endpoint's server settings as keywords (EmbeddedServer's own)
+            self._servers[ep.name] = self._server_factory(
+                model_path=ep.model_path, chat_template=ep.chat_template, parallel=ep.parallel,
+                ctx_per_slot=ep.ctx_per_slot)
         return self._servers[ep.name]
 
     def _identity(self, ep: EndpointConfig) -> str:
-        """The server part of the cache key; the embedded server's names its model file and chat format."""
+        """The server part of the cache key; the embedded server's names its model file and chat template."""
         if ep.name not in self._identities:
             self._identities[ep.name] = self._server(ep).identity if ep.embedded else ep.identity
         return self._identities[ep.name]
@@ -360,7 +129,7 @@ class LLMClient:
                     await state.closer.__anext__()
         return state.clients[ep.name], state.semaphores[ep.name]
 
-    async def _closer(self, state: _LoopState):
+    async def _closer(self, state: LoopState):
         """Parked at ``yield`` for the loop's life: ``asyncio.run`` (and every loop that calls
         ``shutdown_asyncgens``) finalises it before closing, which closes the connection pools of a
         client used without ``async with`` and lets go of the loop."""
@@ -373,34 +142,52 @@ class LLMClient:
     def _count(self, role: str, key: str, n: int = 1) -> None:
         self.stats.setdefault(role, Counter())[key] += n
 
-    def _backoff(self, ep: EndpointConfig, attempt: int, exc: Exception) -> float:
-        asked = retry_after(exc)
-        if asked is not None:
-            return min(asked, 600.0)
-        cap = min(ep.backoff_max, ep.backoff_base * 2 ** (attempt - 1))
-        return cap / 2 + self._rng.uniform(0, cap / 2)  # "equal jitter": spread retries, keep a floor
-
     # ---------------------------------------------------------------- requests
     def build(self, role: str, request: ChatRequest | Sequence[dict | Message]) -> tuple[dict, str]:
         """The parameters sent for ``request`` under ``role`` and the cache key they hash to."""
-        request = _as_request(request)
+        request = as_request(request)
         cfg, ep = self.config.role(role), self.config.endpoint(role)
         sampling = {**cfg.sampling(), **(request.sampling or {})}
         params: dict[str, Any] = {"model": cfg.model, "messages": api_messages(request.messages)}
-        for name in ("tools", "tool_choice", "response_format"):
-            if getattr(request, name) is not None:
-                params[name] = getattr(request, name)
+        if self._structured(role, request):
+            params.update(structured_request(params["messages"], request.tools, request.tool_choice))
+        else:
+            for name in ("tools", "tool_choice", "response_format"):
+                if getattr(request, name) is not None:
+                    params[name] = getattr(request, name)
         key = request_key(endpoint=self._identity(ep), model=cfg.model, messages=params["messages"],
-                          tools=request.tools, tool_choice=request.tool_choice, response_format=request.response_format,
+                          tools=request.tools, tool_choice=request.tool_choice, response_format=params.get("response_format"),
                           sampling=sampling, prompt_version=request.prompt_version)
         extra_body = sampling.pop("extra_body", None) or {}
         params.update(sampling)
         params.update(extra_body)  # server-specific fields (vLLM top_k, ...) travel at the top level
         return params, key
 
+    def _structured(self, role: str, request: ChatRequest) -> bool:
+        """Whether tool calls travel as a schema-constrained reply (``tool_mode: structured``)."""
+        return bool(request.tools) and request.response_format is None \
+            and self.config.endpoint(role).tool_mode == "structured"
+
+    def _as_turn(self, role: str, request: ChatRequest, response: dict | None) -> dict | None:
+        """The reply as every caller reads it: a structured reply turned into ``content`` + ``tool_calls``,
+        and calls to declared tools that the model wrote as text read as calls (counted apart)."""
+        if response is None or not request.tools:
+            return response
+        message = original = response["choices"][0]["message"]
+        if self._structured(role, request):
+            message = structured_reply(message) or message
+        if not message.get("tool_calls") and self.config.role(role).recover_tool_calls:
+            calls = recover_tool_calls(message.get("content") or "", request.tools)
+            if calls:
+                self._count(role, "recovered_from_text")
+                message = {**message, "content": None, "tool_calls": calls}
+        if message is original:
+            return response
+        return {**response, "choices": [{**response["choices"][0], "message": message}, *response["choices"][1:]]}
+
     async def chat(self, role: str, request: ChatRequest | Sequence[dict | Message], **fields) -> ChatResult:
         """One completion; never raises for a failed request (see ``ChatResult.error``)."""
-        request = _as_request(request, **fields)
+        request = as_request(request, **fields)
         return self._record(role, [await self._chat(role, request)])[0]
 
     async def _chat(self, role: str, request: ChatRequest) -> ChatResult:
@@ -411,7 +198,8 @@ class LLMClient:
         if cached is not None:
             self._count(role, "hits")
             try:  # entries written by older versions were not checked before caching
-                return ChatResult(item=item, response=check_completion(cached), cached=True, key=key)
+                response = self._as_turn(role, request, check_completion(cached))
+                return ChatResult(item=item, response=response, cached=True, key=key)
             except MalformedResponse as exc:
                 self._count(role, "failures")
                 return ChatResult(item=item, error=f"cached response is unusable ({exc}); delete key {key} from "
@@ -436,7 +224,8 @@ class LLMClient:
         if error is not None:
             self._count(role, "failures")
             logger.warning("llm %s: %s failed: %s", role, item, error)
-        return ChatResult(item=item, response=response, error=error, attempts=attempts, key=key)
+        return ChatResult(item=item, response=self._as_turn(role, request, response), error=error, attempts=attempts,
+                          key=key)
 
     async def _fetch(self, role: str, params: dict, key: str) -> tuple[dict | None, int, str | None]:
         ep = self.config.endpoint(role)
@@ -451,21 +240,21 @@ class LLMClient:
                     # exactly what the cache should keep
                     raw = await client.post("/chat/completions", body=params, cast_to=httpx.Response)
                 response = parse_completion(raw.content)
-            except _FATAL_ERRORS as exc:
+            except FATAL_ERRORS as exc:
                 raise SchemaError(f"llm endpoint {ep.name!r} (role {role!r}, model {params['model']!r})",
                                   f"{type(exc).__name__}: {getattr(exc, 'message', exc)}",
                                   "check the model name, base_url and the API key variable in the preset") from None
             except Exception as exc:  # noqa: BLE001 - every failure becomes a retry or a reject
-                reason, retryable = _describe(exc)
+                reason, retryable = describe(exc)
                 if not retryable or attempt == ep.max_attempts:
                     return None, attempt, f"{reason} (after {attempt} attempt{'s' * (attempt > 1)})"
-                delay = self._backoff(ep, attempt, exc)
+                delay = backoff(attempt, exc, ep.backoff_base, ep.backoff_max, self._rng)
                 self._count(role, "retries")
                 logger.debug("llm %s: attempt %d failed (%s); retrying in %.2fs", role, attempt, reason, delay)
                 await self._sleep(delay)
                 continue
-            self._count(role, "prompt_tokens", _tokens(response.get("usage"), "prompt_tokens"))
-            self._count(role, "completion_tokens", _tokens(response.get("usage"), "completion_tokens"))
+            self._count(role, "prompt_tokens", token_count(response.get("usage"), "prompt_tokens"))
+            self._count(role, "completion_tokens", token_count(response.get("usage"), "completion_tokens"))
             if self.cache is not None:
                 self.cache.put(key, response, role=role, model=params["model"])
             return response, attempt, None
@@ -474,7 +263,7 @@ class LLMClient:
     async def chat_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
                         desc: str | None = None) -> list[ChatResult]:
         """All requests at the endpoint's concurrency; results and rejects in input order."""
-        coros = [self._chat(role, r) for r in _numbered(role, requests)]
+        coros = [self._chat(role, r) for r in numbered(role, requests)]
         return self._record(role, await self._gather(coros, desc or f"llm:{role}"))
 
     def _record(self, role: str, results: list[R]) -> list[R]:
@@ -486,7 +275,8 @@ class LLMClient:
         return results
 
     async def _gather(self, coros: list[Awaitable[T]], desc: str) -> list[T]:
-        bar = tqdm(total=len(coros), desc=desc, disable=not self.progress or len(coros) < 2, leave=False)
+        # disable=None: tqdm stays quiet when stderr is not a terminal (CI logs, redirected runs)
+        bar = tqdm(total=len(coros), desc=desc, disable=True if not self.progress or len(coros) < 2 else None, leave=False)
 
         async def tick(coro):
             try:
@@ -517,7 +307,7 @@ class LLMClient:
     async def chat_json(self, role: str, request: ChatRequest | Sequence[dict | Message], schema: dict | None = None,
                         validator: Validator | None = None, name: str = "answer") -> JSONResult:
         """A JSON answer checked against ``schema`` / ``validator``; unusable output is a counted reject."""
-        return self._record(role, [await self._chat_json(role, _as_request(request), schema, validator, name)])[0]
+        return self._record(role, [await self._chat_json(role, as_request(request), schema, validator, name)])[0]
 
     async def _chat_json(self, role: str, request: ChatRequest, schema: dict | None, validator: Validator | None,
                          name: str) -> JSONResult:
@@ -535,7 +325,7 @@ class LLMClient:
     async def chat_json_many(self, role: str, requests: Iterable[ChatRequest | Sequence[dict | Message]],
                              schema: dict | None = None, validator: Validator | None = None, name: str = "answer",
                              desc: str | None = None) -> list[JSONResult]:
-        coros = [self._chat_json(role, r, schema, validator, name) for r in _numbered(role, requests)]
+        coros = [self._chat_json(role, r, schema, validator, name) for r in numbered(role, requests)]
         return self._record(role, await self._gather(coros, desc or f"llm:{role}"))
 
     # ---------------------------------------------------------------- sync wrappers
@@ -575,9 +365,9 @@ class LLMClient:
         """Log one summary line per role and return the counters (for the release card)."""
         for role, c in sorted(self.stats.items()):
             logger.info("llm %s: %d requests, %d cache hits, %d misses, %d shared, %d retries, %d failures, "
-                        "%d unusable JSON, %d prompt + %d completion tokens", role, c["requests"], c["hits"],
-                        c["misses"], c["shared"], c["retries"], c["failures"], c["json_failures"],
-                        c["prompt_tokens"], c["completion_tokens"])
+                        "%d unusable JSON, %d tool calls recovered from text, %d prompt + %d completion tokens",
+                        role, c["requests"], c["hits"], c["misses"], c["shared"], c["retries"], c["failures"],
+                        c["json_failures"], c["recovered_from_text"], c["prompt_tokens"], c["completion_tokens"])
         return {role: dict(c) for role, c in self.stats.items()}
 
     async def _close_loop(self) -> None:

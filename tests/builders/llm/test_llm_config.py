@@ -20,7 +20,8 @@ llm:
     cfg = LLMConfig.from_yaml(preset)
     assert cfg.cache == "runs/llm.sqlite"
     local, judge = cfg.endpoints["local"], cfg.endpoints["judge"]
-    assert local.embedded and local.max_concurrency == 1 and local.json_mode == "tool"
+    assert local.embedded and local.max_concurrency == local.parallel == 4 and local.json_mode == "json_schema"
+    assert local.tool_mode == "structured" and judge.tool_mode == "native"
     assert judge.max_concurrency == 32 and judge.identity == "https://api.example.com/v1"
     assert cfg.role("trajectory_judge").sampling() == {"temperature": 0.0, "seed": 3, "extra_body": {"top_k": 5}}
     # roles the preset does not name fall back to "default", which uses the first endpoint
@@ -68,6 +69,16 @@ def endpoint(**fields):
     ({"endpoints": {"a": {"base_url": None, "transport": "curl"}}}, "llm.endpoints.a.transport"),
     ({"endpoints": {"a": {"base_url": None, "max_concurrency": 0}}}, "llm.endpoints.a.max_concurrency"),
     ({"endpoint": {}}, "llm.endpoint"),
+    ({"endpoints": {"a": {"base_url": None, "tool_mode": "xml"}}}, "llm.endpoints.a.tool_mode"),
+    (endpoint(tool_mode=None), "llm.endpoints.a.tool_mode"),
+    (endpoint(parallel=4), "llm.endpoints.a.parallel"),
+    (endpoint(model_path="m.gguf"), "llm.endpoints.a.model_path"),
+    ({"endpoints": {"a": {"base_url": None, "parallel": 0}}}, "llm.endpoints.a.parallel"),
+    ({"endpoints": {"a": {"base_url": None, "ctx_per_slot": 512.5}}}, "llm.endpoints.a.ctx_per_slot"),
+    ({"endpoints": {"a": {"base_url": None, "model_path": "/nowhere/model.gguf"}}}, "llm.endpoints.a.model_path"),
+    ({"endpoints": {"a": {"base_url": None, "chat_template": ""}}}, "llm.endpoints.a.chat_template"),
+    (role(recover_tool_calls="no"), "llm.roles.turn_judge.recover_tool_calls"),
+    ({"known_roles": ["x"]}, "llm.known_roles"),
 ])
 def test_bad_presets_name_the_key(mapping, where):
     with pytest.raises(SchemaError) as err:
@@ -155,3 +166,34 @@ def test_secret_headers_come_from_the_environment(monkeypatch):
         cfg.endpoints["a"].request_headers()
     monkeypatch.setenv("TM_AZURE_KEY", "k-1")
     assert cfg.endpoints["a"].request_headers() == {"X-Team": "data", "api-key": "k-1"}
+
+
+def test_tool_mode_is_chosen_per_endpoint_with_embedded_settings(tmp_path):
+    model = tmp_path / "my.gguf"
+    model.write_bytes(b"\0")
+    cfg = LLMConfig.from_mapping({"endpoints": {
+        "local": {"base_url": None, "model_path": str(model), "chat_template": "chatml", "parallel": 2,
+                  "ctx_per_slot": 8192},
+        "native_local": {"base_url": None, "tool_mode": "native", "json_mode": "tool", "max_concurrency": 1},
+        "vllm": {"base_url": "http://127.0.0.1:8000/v1", "tool_mode": "structured"},
+        "openai": {"base_url": "https://api.openai.com/v1"}}})
+    local, native_local, vllm, openai = (cfg.endpoints[n] for n in ("local", "native_local", "vllm", "openai"))
+    assert (local.tool_mode, local.json_mode, local.max_concurrency) == ("structured", "json_schema", 2)
+    assert (local.model_path, local.chat_template, local.ctx_per_slot) == (str(model), "chatml", 8192)
+    assert (native_local.tool_mode, native_local.json_mode, native_local.max_concurrency) == ("native", "tool", 1)
+    assert (vllm.tool_mode, openai.tool_mode) == ("structured", "native")
+
+
+def test_the_runtime_passes_the_roles_its_steps_declare():
+    from builders.llm.config import UnknownRoleError
+
+    mapping = {"roles": {"planner": {"temperature": 0.2}, "default": {"model": "m"}}}
+    cfg = LLMConfig.from_mapping(mapping, roles=["planner", "critic"])
+    assert cfg.role("planner").temperature == 0.2 and cfg.role("critic").model == "m"
+    with pytest.raises(UnknownRoleError, match="known roles: default, planner, critic"):
+        cfg.role("turn_judge")
+    with pytest.raises(SchemaError) as err:
+        LLMConfig.from_mapping({"roles": {"planer": {}}}, roles=["planner", "critic"])
+    assert err.value.item == "llm.roles.planer" and "default, planner, critic" in err.value.fix
+    with pytest.raises(SchemaError):  # without roles=, the default set applies
+        LLMConfig.from_mapping(mapping)

@@ -97,29 +97,47 @@ def test_a_sigterm_handler_set_by_the_application_is_kept():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
-def test_the_cache_identity_names_the_model_file_and_chat_format(tmp_path):
+def test_the_cache_identity_names_the_model_file_and_chat_template(tmp_path):
     small, big = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
     for path, size in ((small, 10), (big, 20)):
         path.parent.mkdir()
         path.write_bytes(b"\0" * size)
+    template = tmp_path / "tmpl.jinja"
+    template.write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
     request = [{"role": "user", "content": "hi"}]
 
-    def key(model_path, chat_format="chatml-function-calling"):
-        client = LLMClient(LLMConfig.from_mapping({"cache": None}), progress=False,
-                           server_factory=lambda: EmbeddedServer(model_path, chat_format=chat_format))
+    def key(model_path, chat_template=None, parallel=4):
+        client = LLMClient(LLMConfig.from_mapping({"cache": None, "endpoints": {"local": {
+            "base_url": None, "model_path": str(model_path), "chat_template": chat_template, "parallel": parallel}}}),
+            progress=False)
         return client.build("assistant", request)[1]
 
-    assert key(small) == key(small)
-    assert len({key(small), key(big), key(small, "chatml")}) == 3
-    assert "model.gguf:10:chatml" in EmbeddedServer(small, chat_format="chatml").identity
+    assert key(small) == key(small) == key(small, parallel=1)  # slots change speed, not answers
+    assert len({key(small), key(big), key(small, "chatml"), key(small, str(template))}) == 4
+    assert "model.gguf:10:gguf" in EmbeddedServer(small).identity
     assert "127.0.0.1" not in EmbeddedServer(small, port=1234).identity
 
 
-def test_missing_llama_cpp_is_a_clear_error(monkeypatch):
+def test_missing_xllamacpp_is_a_clear_error(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
-    with pytest.raises(SchemaError, match="llama-cpp-python is not installed.*scripts/setup.sh"):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xllamacpp" else real(name, *a))
+    with pytest.raises(SchemaError, match="xllamacpp is not installed.*scripts/setup.sh"):
         EmbeddedServer().start()
+
+
+def test_the_child_command_carries_the_endpoint_settings(tmp_path):
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"\0")
+    client = LLMClient(LLMConfig.from_mapping({"cache": None, "endpoints": {"local": {
+        "base_url": None, "model_path": str(model), "parallel": 3, "ctx_per_slot": 1024, "chat_template": "chatml"}}}),
+        progress=False)
+    server = client._server(client.config.endpoints["local"])
+    server.port = 1
+    command = server.command()
+    assert command[1].endswith("builders/llm/serve.py")
+    settings = dict(zip(command[2::2], command[3::2]))
+    assert settings["--model"] == str(model) and settings["--parallel"] == "3" and settings["--ctx-per-slot"] == "1024"
+    assert settings["--chat-template"] == "chatml" and settings["--parent-pid"] == str(os.getpid())
 
 
 def test_a_server_that_dies_at_start_reports_its_log():
@@ -146,3 +164,12 @@ def test_the_server_outlives_the_thread_that_started_it():
             assert resp.status == 200
     finally:
         server.stop()
+
+
+def test_the_child_exits_at_once_when_its_parent_is_already_gone():
+    # the fallback for the moment before the death signal is armed (and for systems without it):
+    # a child whose parent is not the builder that started it stops without loading a model
+    serve = ROOT / "builders" / "llm" / "serve.py"
+    done = subprocess.run([sys.executable, str(serve), "--model", "missing.gguf", "--port", "1", "--parent-pid", "1"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "serving" not in done.stdout
