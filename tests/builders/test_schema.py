@@ -323,7 +323,7 @@ def test_from_row_errors_name_the_row():
     err = _error(Conversation.from_row, {"id": "r7", "messages": [], "tools": "[{"})
     assert err.item == "row 'r7' tools" and err.problem.startswith("is not valid JSON")
     err = _error(Conversation.from_row, {"id": "r7", "messages": ["hi"]})
-    assert err.item == "message" and err.problem == "must be an object, got str"
+    assert err.item == "row 'r7' message 0" and err.problem == "must be an object, got str"
 
 
 def test_parse_tools_column():
