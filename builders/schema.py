@@ -272,6 +272,8 @@ class Conversation:
     messages: list[Message]
     tools: list[Function] = field(default_factory=list)
     id: str = ""
+    # tool defaults the normaliser dropped because they contradict their declared type (counted, not published)
+    dropped_defaults: int = field(default=0, compare=False)
 
     def validate(self) -> "Conversation":
         validate_conversation(self)

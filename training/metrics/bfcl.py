@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from builders.schema import SchemaError
-from training.metrics.tool_calls import ParseError, parse_output
+from builders.toolcalls import ParseError, parse_output
 
 # single-turn categories the AST checker scores; multi-turn / agentic ones need BFCL's runtime
 AST_CATEGORIES = (

@@ -24,15 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from training.metrics.tool_calls import (
-    Call,
-    ParseError,
-    argument_diff,
-    match_calls,
-    parse_output,
-    tool_schemas,
-    value_key,
-)
+from builders.toolcalls import Call, ParseError, argument_diff, parse_output, tool_schemas, value_key
+from training.metrics.tool_calls import match_calls
 
 SELECTION_ERRORS = ("hallucinated_tools", "missing_tools", "extra_tools")
 INVOCATION_ERRORS = ("incorrect_params", "missing_params", "extra_params")
