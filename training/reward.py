@@ -111,7 +111,7 @@ def irm_breakdown(generated: Any, gold: Any, tools: Any, table: Mapping[str, flo
     check_gold_tools(wanted, schemas)
     try:
         calls = generated if isinstance(generated, list) and all(isinstance(c, Call) for c in generated) \
-            else parse_calls(generated)
+            else parse_calls(generated, schemas)
     except ParseError as exc:
         logger.debug("unparseable output: %s", exc)
         return IRMResult(table["unparseable"], ["unparseable"])

@@ -217,3 +217,16 @@ def parameters_schema(parameters: Any, item: str) -> dict:
     out.setdefault("properties", {})
     out.setdefault("required", [])
     return out
+
+
+def json_type_name(word: Any, default: str = "string") -> str:
+    """The JSON type name a loose type word stands for ("dict" -> "object"), else ``default``.
+
+    BFCL's function docs use Python and Java words; a model is shown the JSON name.
+    """
+    try:
+        schema, _ = python_type(word, "type")
+    except SchemaError:
+        return default
+    kind = schema.get("type")
+    return kind if isinstance(kind, str) else default

@@ -74,7 +74,7 @@ def score_itc_item(prediction: Any, gold: list[Call], tools: Any, query: str, la
     """Score one output against its gold calls; unparseable outputs predict nothing."""
     schemas = tool_schemas(tools)
     try:
-        parsed = parse_output(prediction)
+        parsed = parse_output(prediction, schemas)
         calls, format_ok = parsed.calls, (parsed.format == "itc" or not strict_format)
         thought = parsed.thought or parsed.text
     except ParseError:
