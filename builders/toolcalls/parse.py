@@ -42,13 +42,17 @@ def param_order(tools: Any) -> dict[str, list[str]]:
     if not tools:
         return {}
     if isinstance(tools, Mapping):
-        return {n: list(v.input_names if isinstance(v, Function) else (v.get("properties") or {}))
+        return {n: v.input_names if isinstance(v, Function) else _names(v.get("properties"))
                 for n, v in tools.items() if isinstance(v, (Function, Mapping))}
     if not isinstance(tools, (str, list, tuple)):
         return {}
     if all(isinstance(t, Function) for t in tools):
         return {f.name: f.input_names for f in tools}
     return {f.name: f.input_names for f in parse_tools_column(tools if isinstance(tools, str) else list(tools))}
+
+
+def _names(props: Any) -> list[str]:
+    return list(props) if isinstance(props, Mapping) else []
 
 
 def parse_output(output: Any, tools: Any = None) -> ParsedOutput:

@@ -152,16 +152,21 @@ def official_ast_checker():
     return ast_checker, Language
 
 
-def decoded_calls(prediction: Any) -> list[dict]:
-    """BFCL's decoded form ``[{name: {arg: value}}]``; raises ``ParseError`` when unreadable."""
-    return [{c.name: c.arguments} for c in parse_output(prediction).calls]
+def decoded_calls(prediction: Any, functions: list[dict] | None = None) -> list[dict]:
+    """BFCL's decoded form ``[{name: {arg: value}}]``; raises ``ParseError`` when unreadable.
+
+    ``functions`` (the row's function docs) give positional arguments their parameter names.
+    """
+    params = {f["name"]: f.get("parameters") or {} for f in functions or []
+              if isinstance(f, dict) and isinstance(f.get("name"), str)}
+    return [{c.name: c.arguments} for c in parse_output(prediction, params).calls]
 
 
 def score_bfcl_item(prediction: Any, row: dict) -> dict[str, Any]:
     """``{id, valid, error_type, error}`` of one output on one BFCL row."""
     category = row["category"]
     try:
-        decoded = decoded_calls(prediction)
+        decoded = decoded_calls(prediction, row.get("function"))
         decode_error = None
     except ParseError as exc:
         decoded, decode_error = [], str(exc)
