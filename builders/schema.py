@@ -7,6 +7,7 @@ column, because Arrow merges dict keys across rows and would render them wrong.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -33,8 +34,21 @@ def schema_problem(schema: Any) -> tuple[str, str, str] | None:
     """Why ``schema`` is not valid JSON Schema (draft 2020-12 metaschema), or None when it is.
 
     Returns ``(parameter path, problem, fix)``; the path reads like the argument ("opts.size",
-    "rows[]"), empty for the schema itself.
+    "rows[]"), empty for the schema itself. Checked once per distinct schema.
     """
+    try:
+        key = canonical_json(schema)
+    except (TypeError, ValueError, RecursionError):  # not JSON data at all: check it as it is
+        return _schema_problem(schema)
+    return _cached_schema_problem(key)
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_schema_problem(schema_json: str) -> tuple[str, str, str] | None:
+    return _schema_problem(json.loads(schema_json))
+
+
+def _schema_problem(schema: Any) -> tuple[str, str, str] | None:
     try:
         error = jsonschema.exceptions.best_match(_METASCHEMA.iter_errors(schema))
     except RecursionError:

@@ -180,6 +180,11 @@ def convert_schema(schema: Any, item: str) -> dict:
                 out["required"] = value
         else:
             out[key] = value
+    enum = out.get("enum")
+    if out.get("type") == "array" and isinstance(enum, list) and all(not isinstance(v, (list, dict)) for v in enum):
+        # BFCL puts an array's item choices on the array itself; JSON Schema wants them on the items
+        items = out.get("items") if isinstance(out.get("items"), dict) else {}
+        out["items"] = {**items, "enum": out.pop("enum")}
     return out
 
 

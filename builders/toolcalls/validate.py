@@ -66,8 +66,11 @@ def _closed(schema: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=2048)
-def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(_closed(json.loads(schema_json)))
+def _validator(schema_json: str) -> tuple[tuple[str, str, str] | None, jsonschema.Draft202012Validator | None]:
+    """(why the schema is not JSON Schema, or None; its validator), built once per distinct schema."""
+    schema = json.loads(schema_json)
+    problem = schema_problem(schema)
+    return problem, None if problem else jsonschema.Draft202012Validator(_closed(schema))
 
 
 def _path(parts: Any) -> str:
@@ -79,12 +82,14 @@ def _path(parts: Any) -> str:
 
 def argument_issues(arguments: Any, parameters: dict) -> list[ArgumentIssue]:
     """Every way ``arguments`` break ``parameters``, sorted by path; empty when the call is valid."""
-    problem = schema_problem(parameters)
-    if problem:
-        return [ArgumentIssue(BAD_SCHEMA, problem[0], problem[1])]
     try:
-        errors = list(_validator(canonical_json(parameters)).iter_errors(arguments))
-    except RecursionError:
+        problem, validator = _validator(canonical_json(parameters))
+        if problem:
+            return [ArgumentIssue(BAD_SCHEMA, problem[0], problem[1])]
+        errors = list(validator.iter_errors(arguments))
+    except (RecursionError, ValueError, TypeError):  # too deep, or not JSON at all (NaN keys, sets)
+        if not isinstance(parameters, dict):
+            return [ArgumentIssue(BAD_SCHEMA, "", f"parameters must be a JSON schema object, got {type(parameters).__name__}")]
         return [ArgumentIssue(CONSTRAINT, "", "arguments are nested too deeply to check")]
     issues = []
     for e in errors:
