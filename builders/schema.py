@@ -88,6 +88,41 @@ def schema_at(schema: Any, path: Iterable, length: int) -> Any:
     return schema
 
 
+MAX_DEPTH = 100  # deeper records are rejected before any recursive code (json, repr, copy) can overflow
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists / dicts nest more than ``limit`` levels (walked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def check_depth(value: Any, item: str, limit: int = MAX_DEPTH) -> None:
+    if too_deep(value, limit):
+        raise SchemaError(item, f"is nested more than {limit} levels deep", "flatten the record; no tool schema, "
+                          "call or message needs that depth")
+
+
+def loads_json(text: str, item: str, fix: str) -> Any:
+    """``json.loads`` whose every failure, deep nesting included, is a SchemaError naming ``item``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(item, f"is not valid JSON ({exc.msg} at position {exc.pos})", fix) from None
+    except RecursionError:
+        raise SchemaError(item, "is not valid JSON (nested too deeply)", fix) from None
+    check_depth(value, item)
+    return value
+
+
 def canonical_json(obj: Any) -> str:
     """Key-sorted compact JSON: the form hashed for ids and compared for equality."""
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -126,6 +161,7 @@ class Function:
         if not isinstance(tool, dict):
             raise SchemaError(item, f"expected an OpenAI tool object, got {type(tool).__name__}",
                               'pass {"type": "function", "function": {...}}')
+        check_depth(tool, item)
         fn = tool.get("function", tool) if tool.get("type", "function") == "function" else None
         if not isinstance(fn, dict):
             raise SchemaError(item, f"tool type {tool.get('type')!r} is not 'function'",
@@ -146,7 +182,8 @@ class Function:
 
 
 def validate_function(fn: Function) -> None:
-    item = f"function {fn.name!r}"
+    item = f"function {fn.name!r}" if isinstance(fn.name, str) else f"function <{type(fn.name).__name__} name>"
+    check_depth([fn.parameters, fn.outputs], item)
     if not isinstance(fn.name, str) or not fn.name or not _NAME_RE.match(fn.name):
         raise SchemaError(item, "name must be a non-empty string of letters, digits, '_', '.' or '-'",
                           "rename the function")
@@ -192,11 +229,14 @@ class ToolCall:
     id: str = ""
 
     def parsed_arguments(self, item: str = "tool call") -> dict:
+        if not isinstance(self.arguments, str):
+            raise SchemaError(f"{item} to {self.name!r}", f"arguments must be a JSON string, got "
+                              f"{type(self.arguments).__name__}", "send arguments as a JSON object string")
         try:
-            args = json.loads(self.arguments)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise SchemaError(f"{item} to {self.name!r}", f"arguments are not valid JSON ({exc})",
-                              "send arguments as a JSON object string") from None
+            args = loads_json(self.arguments, "arguments", "send arguments as a JSON object string")
+        except SchemaError as exc:
+            raise SchemaError(f"{item} to {self.name!r}", f"arguments are {exc.problem.removeprefix('is ')}",
+                              exc.fix) from None
         if not isinstance(args, dict):
             raise SchemaError(f"{item} to {self.name!r}",
                               f"arguments must be a JSON object, got {type(args).__name__}",
@@ -308,6 +348,7 @@ class Conversation:
         item = f"row {row.get('id')!r}" if isinstance(row, dict) and row.get("id") else "row"
         if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
             raise SchemaError(item, "has no 'messages' list", "store the conversation as a list of messages")
+        check_depth(row, item)
         rid = row.get("id") or ""
         if not isinstance(rid, str):
             raise SchemaError(item, f"id must be a string, got {type(rid).__name__}", "store the row id as text")
@@ -382,10 +423,7 @@ def parse_tools_column(value: str | list | None, item: str = "tools") -> list[Fu
     if value in (None, ""):
         return []
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise SchemaError(item, f"is not valid JSON ({exc})", "store tools as a JSON list of OpenAI tools") from None
+        value = loads_json(value, item, "store tools as a JSON list of OpenAI tools")
     if not isinstance(value, list):
         raise SchemaError(item, f"must be a list, got {type(value).__name__}", "store a JSON list of OpenAI tools")
     return [Function.from_openai(t, f"{item}[{i}]") for i, t in enumerate(value)]

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from typing import Any, Callable
 
 from builders import toolcalls
-from builders.schema import Conversation, Function, Message, SchemaError, ToolCall, content_hash, dumps
+from builders.schema import (
+    MAX_DEPTH,
+    Conversation,
+    Function,
+    Message,
+    SchemaError,
+    ToolCall,
+    content_hash,
+    dumps,
+    loads_json,
+    too_deep,
+)
 
 from .types import convert_schema, parameters_schema
 
@@ -27,8 +37,8 @@ class RowContext:
 
     def __init__(self, source: str, row: Any, index: int | None = None):
         rid = row.get("id") if isinstance(row, dict) else None
-        if rid in (None, ""):
-            rid = index if index is not None else content_hash(row, 12)
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or rid == "":
+            rid = index if index is not None else _row_hash(row)
         self.source, self.row_id = source, str(rid)
         self.item = f"{source} row {self.row_id}"
         self.functions: dict[str, Function] = {}
@@ -66,9 +76,9 @@ class RowContext:
 
     def loads(self, text: str, what: str, fix: str) -> Any:
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self.error(f"{what} is not valid JSON ({exc.msg} at position {exc.pos})", fix) from None
+            return loads_json(text, what, fix)
+        except SchemaError as exc:
+            raise self.error(f"{what} {exc.problem}", fix) from None
 
     def add_function(self, spec: Any, where: str, flat_parameters: Callable[[Any, str], dict] | None = None,
                      outputs_key: str | None = None) -> Function:
@@ -76,6 +86,8 @@ class RowContext:
         if not isinstance(spec, dict):
             raise self.error(f"{where} must be an object with name, description and parameters, "
                              f"got {type(spec).__name__}", "give each function as a JSON object")
+        if too_deep(spec):
+            raise self.error(f"{where} is nested more than {MAX_DEPTH} levels deep", "flatten the function's schema")
         name = spec.get("name")
         if not isinstance(name, str) or not name.strip():
             raise self.error(f"{where} has no name", "give every function a non-empty 'name'")
@@ -112,6 +124,16 @@ class RowContext:
         return conv
 
 
+def _row_hash(row: Any) -> str:
+    """A content hash naming a row without id or position; rows too odd to hash share one name."""
+    if too_deep(row):
+        return "unhashable"
+    try:
+        return content_hash(row, 12)
+    except (TypeError, ValueError):
+        return "unhashable"
+
+
 def clean_name(name: str) -> str:
     """Function names outside ``[A-Za-z0-9_.-]`` (ToolACE has "Get Stock Price") get '_' instead."""
     return _BAD_NAME_CHARS.sub("_", name.strip()).strip("_") or name
@@ -130,6 +152,8 @@ def normalizer(source: str) -> Callable[[Callable[[dict, RowContext], Conversati
             ctx = RowContext(source, row, index)
             if not isinstance(row, dict):
                 raise ctx.error(f"must be a JSON object, got {type(row).__name__}", "pass one decoded row at a time")
+            if too_deep(row):
+                raise ctx.error(f"is nested more than {MAX_DEPTH} levels deep", "flatten the row")
             try:
                 return body(row, ctx, **options)
             except SchemaError as exc:

@@ -58,7 +58,8 @@ def normalize_openai(row: dict, ctx: RowContext) -> Conversation:
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise ctx.error(f"must be an object, got {type(m).__name__}", 'give {"role": ..., "content": ...}', where)
-        role = _ROLES.get(m.get("role"), m.get("role"))
+        role = m.get("role")
+        role = _ROLES.get(role, role) if isinstance(role, str) else role  # a non-string role fails validation
         msg = Message(role=role, content=_content(m.get("content"), ctx, where),
                       reasoning_content=m.get("reasoning_content"), tool_calls=_calls(m, ctx, where),
                       tool_call_id=m.get("tool_call_id"), name=m.get("name"))

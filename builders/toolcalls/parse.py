@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from builders.schema import Function, parse_tools_column
+from builders.schema import MAX_DEPTH, Function, parse_tools_column, too_deep
 
 from .calls import Call, ParsedOutput, ParseError
 from .extract import json_values, loads, split_thought, strip_fence
@@ -90,6 +90,8 @@ class _Parser:
     def output(self, output: Any) -> ParsedOutput:
         if output is None:
             raise ParseError(_ITEM, "is empty (None)", "pass the model's reply text or message")
+        if too_deep(output):
+            raise ParseError(_ITEM, f"is nested more than {MAX_DEPTH} levels deep", "pass one message or list of calls")
         if isinstance(output, str):
             return self.text(output)
         if isinstance(output, dict):

@@ -47,6 +47,8 @@ def python_type(spec: Any, item: str) -> tuple[dict, bool]:
         return {}, False
     if not isinstance(spec, str):
         raise SchemaError(item, f"type must be a string, got {type(spec).__name__} {spec!r}", _FIX)
+    if spec.count("[") > 20 or len(spec) > 1000:  # the parser recurses per bracket
+        raise SchemaError(item, f"type {spec[:80]!r} is too long or nested to be a type annotation", _FIX)
     text, n = _OPTIONAL_SUFFIX.subn("", spec.strip())
     tokens = [t.strip() for t in _TOKEN.findall(text) if t.strip()]
     if not tokens:

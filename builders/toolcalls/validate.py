@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from builders.errors import DataError, one_line
-from builders.schema import canonical_json, schema_problem
+from builders.schema import canonical_json, schema_problem, too_deep
 
 MISSING_REQUIRED = "missing_required"
 UNKNOWN_PARAMETER = "unknown_parameter"
@@ -82,6 +82,10 @@ def _path(parts: Any) -> str:
 
 def argument_issues(arguments: Any, parameters: dict) -> list[ArgumentIssue]:
     """Every way ``arguments`` break ``parameters``, sorted by path; empty when the call is valid."""
+    if too_deep(parameters):
+        return [ArgumentIssue(BAD_SCHEMA, "", "parameters are nested too deeply to check")]
+    if too_deep(arguments):
+        return [ArgumentIssue(CONSTRAINT, "", "arguments are nested too deeply to check")]
     try:
         problem, validator = _validator(canonical_json(parameters))
         if problem:

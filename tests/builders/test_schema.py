@@ -208,7 +208,7 @@ def test_arguments_not_a_json_object():
 
 def test_arguments_none():
     err = _error(_call(arguments=None).parsed_arguments)
-    assert err.problem.startswith("arguments are not valid JSON")
+    assert err.problem == "arguments must be a JSON string, got NoneType"
 
 
 def test_tool_message_without_matching_call_id():
