@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from builders.errors import DataError, one_line
-from builders.schema import canonical_json, schema_problem, too_deep
+from builders.schema import JSON_SCHEMA, canonical_json, schema_problem, too_deep
 
 MISSING_REQUIRED = "missing_required"
 UNKNOWN_PARAMETER = "unknown_parameter"
@@ -66,11 +66,11 @@ def _closed(schema: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=2048)
-def _validator(schema_json: str) -> tuple[tuple[str, str, str] | None, jsonschema.Draft202012Validator | None]:
+def _validator(schema_json: str) -> tuple[tuple[str, str, str] | None, JSON_SCHEMA | None]:
     """(why the schema is not JSON Schema, or None; its validator), built once per distinct schema."""
     schema = json.loads(schema_json)
     problem = schema_problem(schema)
-    return problem, None if problem else jsonschema.Draft202012Validator(_closed(schema))
+    return problem, None if problem else JSON_SCHEMA(_closed(schema))
 
 
 def _path(parts: Any) -> str:
@@ -129,7 +129,7 @@ def check_json(value: Any, schema: dict | None) -> str | None:
         return f"the schema {problem[1]}"
     try:
         error = jsonschema.exceptions.best_match(
-            jsonschema.Draft202012Validator(schema).iter_errors(value))
+            JSON_SCHEMA(schema).iter_errors(value))
     except RecursionError:
         return "the value is nested too deeply to check"
     if error is None:
@@ -152,7 +152,7 @@ def _drop(schema: Any, depth: int) -> int:
         return 0
     dropped = 0
     if "default" in schema and "type" in schema and schema_problem({"type": schema["type"]}) is None \
-            and not jsonschema.Draft202012Validator({"type": schema["type"]}).is_valid(schema["default"]):
+            and not JSON_SCHEMA({"type": schema["type"]}).is_valid(schema["default"]):
         del schema["default"]
         dropped += 1
     for key in ("properties", "$defs", "definitions"):
