@@ -29,9 +29,21 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from builders.schema import SchemaError
-from training.cli import SAMPLES_CONFIG_HELP, add_dataset_arguments, load_rows, make_parser, parse_args, run_main
 from builders.toolcalls import ParseError, parse_calls
-from training.metrics.tool_calls import aggregate_single_turn, gold_calls, mean, single_turn_metrics
+from training.cli import (
+    SAMPLES_CONFIG_HELP,
+    add_dataset_arguments,
+    load_rows,
+    make_parser,
+    parse_args,
+    run_main,
+)
+from training.metrics.tool_calls import (
+    aggregate_single_turn,
+    gold_calls,
+    mean,
+    single_turn_metrics,
+)
 
 logger = logging.getLogger(__name__)
 

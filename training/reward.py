@@ -40,7 +40,13 @@ import logging
 from typing import Any, Collection, Mapping, NamedTuple, Sequence
 
 from builders.schema import SchemaError
-from builders.toolcalls import Call, ParseError, argument_diff, parse_calls, tool_schemas
+from builders.toolcalls import (
+    Call,
+    ParseError,
+    argument_diff,
+    parse_calls,
+    tool_schemas,
+)
 from training.metrics.tool_calls import gold_calls, match_calls, mean
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,17 @@ from typing import Any, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from builders.pipeline import PipelineStep, Rejects
 from builders.errors import ConfigError, DataError
+from builders.pipeline import PipelineStep, Rejects
 from builders.schema import Conversation
 
-from .bfcl import BFCLGroundTruth, PossibleCall, normalize_bfcl, read_bfcl_function_docs, read_bfcl_ground_truth
+from .bfcl import (
+    BFCLGroundTruth,
+    PossibleCall,
+    normalize_bfcl,
+    read_bfcl_function_docs,
+    read_bfcl_ground_truth,
+)
 from .common import Normalizer
 from .glaive import normalize_glaive
 from .openai import normalize_openai

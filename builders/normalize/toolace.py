@@ -15,7 +15,7 @@ import re
 
 from builders.schema import Conversation, Message, ToolCall, dumps
 
-from .common import RowContext, normalizer, system_messages, parse_python_calls
+from .common import RowContext, normalizer, parse_python_calls, system_messages
 
 _LIST_INTRO = re.compile(r"Here is a list of functions in JSON format that you can invoke:?\s*")
 _CALL_HEAD = re.compile(r"[A-Za-z_][\w.]*\s*\(")

@@ -20,7 +20,14 @@ from .validate import (
     check_json,
     drop_bad_defaults,
 )
-from .values import ArgDiff, argument_diff, normalize_value, tool_schemas, value_key, values_equal
+from .values import (
+    ArgDiff,
+    argument_diff,
+    normalize_value,
+    tool_schemas,
+    value_key,
+    values_equal,
+)
 
 __all__ = [
     "ArgDiff", "ArgumentError", "ArgumentIssue", "Call", "ParseError", "ParsedOutput", "argument_diff",

@@ -6,8 +6,16 @@ import json
 
 import pytest
 
-from builders.schema import (Conversation, Function, Message, SchemaError, ToolCall, canonical_json, content_hash,
-                             parse_tools_column)
+from builders.schema import (
+    Conversation,
+    Function,
+    Message,
+    SchemaError,
+    ToolCall,
+    canonical_json,
+    content_hash,
+    parse_tools_column,
+)
 
 WEATHER = Function(
     name="get_weather",

@@ -4,8 +4,19 @@ Reading tool calls out of whatever a model produced and comparing argument value
 shared ``builders.toolcalls``; ``tool_calls`` here matches calls and scores single turns.
 """
 
-from builders.toolcalls import Call, ParsedOutput, ParseError, parse_calls, parse_output, values_equal
-from training.metrics.tool_calls import aggregate_single_turn, match_calls, single_turn_metrics
+from builders.toolcalls import (
+    Call,
+    ParsedOutput,
+    ParseError,
+    parse_calls,
+    parse_output,
+    values_equal,
+)
+from training.metrics.tool_calls import (
+    aggregate_single_turn,
+    match_calls,
+    single_turn_metrics,
+)
 
 __all__ = [
     "Call",

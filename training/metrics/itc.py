@@ -24,7 +24,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from builders.toolcalls import Call, ParseError, argument_diff, parse_output, tool_schemas, value_key
+from builders.toolcalls import (
+    Call,
+    ParseError,
+    argument_diff,
+    parse_output,
+    tool_schemas,
+    value_key,
+)
 from training.metrics.tool_calls import match_calls
 
 SELECTION_ERRORS = ("hallucinated_tools", "missing_tools", "extra_tools")

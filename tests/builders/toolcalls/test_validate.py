@@ -9,7 +9,13 @@ import pytest
 
 from builders.errors import DataError
 from builders.schema import Function, SchemaError
-from builders.toolcalls import ArgumentError, argument_issues, check_arguments, check_json, drop_bad_defaults
+from builders.toolcalls import (
+    ArgumentError,
+    argument_issues,
+    check_arguments,
+    check_json,
+    drop_bad_defaults,
+)
 from builders.toolcalls.types import parameters_schema
 
 PARAMS = {"type": "object", "required": ["city"], "properties": {
