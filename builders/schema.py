@@ -204,6 +204,10 @@ def validate_function(fn: Function) -> None:
     if fn.outputs is not None and not isinstance(fn.outputs, dict):
         raise SchemaError(item, f"outputs must be a JSON schema object, got {type(fn.outputs).__name__}",
                           "give the return value's JSON schema, or None when unknown")
+    problem = schema_problem(fn.outputs) if fn.outputs is not None else None
+    if problem:
+        path, what, fix = problem
+        raise SchemaError(f"{item} outputs" + (f" {path!r}" if path else ""), what, fix)
 
 
 def _check_required(schema: dict, item: str, path: str, depth: int = 0) -> None:

@@ -95,10 +95,7 @@ class RowContext:
         label = f"{where} ({name})"
         params = spec.get("parameters")
         schema = flat_parameters(params, label) if flat_parameters else parameters_schema(params, f"{label} parameters")
-        schema, dropped = toolcalls.drop_bad_defaults(schema)
-        if dropped:
-            self.dropped_defaults += dropped
-            logger.debug("%s: dropped %d default(s) that contradict their type", label, dropped)
+        schema = self.typed_defaults(schema, label)
         outputs = spec.get(outputs_key) if outputs_key else None
         fn = Function(name=clean, description=spec.get("description") or "", parameters=schema,
                       outputs=convert_schema(outputs, f"{label} {outputs_key}") if outputs else None)
@@ -108,6 +105,14 @@ class RowContext:
         self.functions[clean] = fn
         self.names[name] = clean
         return fn
+
+    def typed_defaults(self, schema: Any, label: str) -> Any:
+        """``schema`` without defaults that contradict their declared type, counted on the row."""
+        schema, dropped = toolcalls.drop_bad_defaults(schema)
+        if dropped:
+            self.dropped_defaults += dropped
+            logger.debug("%s %s: dropped %d default(s) that contradict their type", self.item, label, dropped)
+        return schema
 
     def tool_call(self, name: str, arguments: Any, where: str) -> ToolCall:
         if not isinstance(arguments, (dict, str)):

@@ -8,6 +8,7 @@ as a JSON string (the form this project publishes).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from builders.schema import Conversation, Function, Message, ToolCall
@@ -52,6 +53,7 @@ def normalize_openai(row: dict, ctx: RowContext) -> Conversation:
     if tools is not None and not isinstance(tools, list):
         raise ctx.error(f"field 'tools' must be a list, got {type(tools).__name__}", "give a list of OpenAI tools")
     functions = [Function.from_openai(t, f"tools[{i}]") for i, t in enumerate(tools or [])]
+    functions = [replace(f, parameters=ctx.typed_defaults(f.parameters, f"tools[{i}]")) for i, f in enumerate(functions)]
     messages: list[Message] = []
     open_calls: list[ToolCall] = []
     for i, m in enumerate(raw_messages):
