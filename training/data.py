@@ -34,6 +34,7 @@ from typing import Any
 import datasets
 
 from builders.schema import SchemaError, parse_tools_column
+from builders.toolcalls import call_arguments, clean_message  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -110,49 +111,6 @@ def row_tools(row: dict, item: str = "row") -> list[dict]:
                               "store tools as a JSON list of OpenAI tools") from None
     functions = parse_tools_column(value, f"{item} tools")
     return [f.to_openai() for f in functions]
-
-
-def call_arguments(arguments: Any, item: str = "tool call") -> dict:
-    """A call's ``arguments`` (JSON object string, dict or None) as a dict; anything else is an error.
-
-    Templates that print the string as it is (Qwen3) would otherwise train on broken JSON.
-    """
-    if arguments is None:
-        return {}
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            raise SchemaError(item, f"arguments are not valid JSON ({exc}): {arguments[:80]!r}",
-                              "store arguments as a JSON object string") from None
-    if not isinstance(arguments, dict):
-        raise SchemaError(item, f"arguments must be a JSON object, got {type(arguments).__name__}: "
-                          f"{json.dumps(arguments, ensure_ascii=False)[:80]}",
-                          "store arguments as a JSON object string such as '{\"city\": \"Paris\"}'")
-    return arguments
-
-
-def clean_message(message: dict, item: str = "message") -> dict:
-    """Drop None-valued keys so templates that test ``is defined`` see only what is set; check tool calls."""
-    if not isinstance(message, dict) or "role" not in message:
-        raise SchemaError(item, f"is not a message dict with a role (got {type(message).__name__})",
-                          "store messages as {role, content, ...} objects")
-    out = {k: v for k, v in message.items() if v is not None}
-    if message.get("tool_calls"):
-        calls = []
-        for j, call in enumerate(message["tool_calls"]):
-            fn = call.get("function") or {}
-            if not fn.get("name"):
-                raise SchemaError(f"{item} tool call {j}", "has no function name",
-                                  "store calls as {id, type: 'function', function: {name, arguments}}")
-            args = fn.get("arguments")
-            parsed = call_arguments(args, f"{item} tool call {j} ({fn['name']})")
-            if not isinstance(args, str):
-                args = json.dumps(parsed, ensure_ascii=False)
-            calls.append({k: v for k, v in call.items() if v is not None and k != "function"}
-                         | {"type": "function", "function": {"name": fn["name"], "arguments": args}})
-        out["tool_calls"] = calls
-    return out
 
 
 def row_messages(row: dict, column: str = "messages", item: str = "row") -> list[dict]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,17 +29,28 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from builders.schema import SchemaError
-from training.cli import SAMPLES_CONFIG_HELP, add_dataset_arguments, load_rows, make_parser, parse_args, run_main
+from builders.toolcalls import ParseError, parse_calls
+from training.cli import (
+    SAMPLES_CONFIG_HELP,
+    add_dataset_arguments,
+    load_rows,
+    make_parser,
+    parse_args,
+    run_main,
+)
 from training.metrics.tool_calls import (
-    ParseError,
     aggregate_single_turn,
     gold_calls,
     mean,
-    parse_calls,
     single_turn_metrics,
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _quiet() -> bool:
+    """Progress bars only for a person watching: CI logs and pipes get none."""
+    return not sys.stderr.isatty()
 
 METRICS = ("tl", "itc", "bfcl")
 BFCL_PREFIX = "bfcl:"
@@ -165,7 +177,7 @@ def generate_predictions(model_path: str, items: list[EvalItem], max_new_tokens:
     eos = [eos] if isinstance(eos, int) else list(eos or [])
     stop = {t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, *eos) if t is not None}
     out: dict[str, str] = {}
-    for start in tqdm(range(0, len(items), batch_size), desc="generating", unit="batch"):
+    for start in tqdm(range(0, len(items), batch_size), desc="generating", unit="batch", disable=_quiet()):
         batch = items[start:start + batch_size]
         texts = [tokenizer.apply_chat_template(it.messages, tools=it.tools or None, add_generation_prompt=True,
                                                tokenize=False, **(chat_template_kwargs or {})) for it in batch]
@@ -195,10 +207,10 @@ def score(items: list[EvalItem], predictions: dict[str, Any], metrics: str, stri
         from training.reward import irm_reward
 
         details = []
-        for it in tqdm(items, desc="scoring", unit="item"):
+        for it in tqdm(items, desc="scoring", unit="item", disable=_quiet()):
             output = predictions.get(it.id)
             try:
-                calls = parse_calls(output)
+                calls = parse_calls(output, it.tools)
             except ParseError:
                 calls = None
             details.append({"id": it.id, **single_turn_metrics(calls, it.gold, it.tools),
@@ -208,7 +220,7 @@ def score(items: list[EvalItem], predictions: dict[str, Any], metrics: str, stri
         from training.metrics.itc import aggregate_itc, score_itc_item
 
         results = [score_itc_item(predictions.get(it.id), it.gold, it.tools, it.query, it.language, it.id,
-                                  strict_format) for it in tqdm(items, desc="scoring", unit="item")]
+                                  strict_format) for it in tqdm(items, desc="scoring", unit="item", disable=_quiet())]
         scores = aggregate_itc(results)
         details = [asdict(r) | {"errors": dict(r.errors)} for r in results]
     elif metrics == "bfcl":
@@ -217,7 +229,7 @@ def score(items: list[EvalItem], predictions: dict[str, Any], metrics: str, stri
         details = [score_bfcl_item(predictions[it.id], it.gold) if it.id in predictions else
                    {"id": it.id, "category": it.gold["category"], "valid": False, "error_type": "missing_prediction",
                     "error": ["no prediction"]}  # else a missing answer would pass an irrelevance item
-                   for it in tqdm(items, desc="scoring", unit="item")]
+                   for it in tqdm(items, desc="scoring", unit="item", disable=_quiet())]
         scores = aggregate_bfcl(details)
     else:
         raise SchemaError("--metrics", f"unknown metrics {metrics!r}", f"use one of {', '.join(METRICS)}")

@@ -40,16 +40,14 @@ import logging
 from typing import Any, Collection, Mapping, NamedTuple, Sequence
 
 from builders.schema import SchemaError
-from training.metrics.tool_calls import (
+from builders.toolcalls import (
     Call,
     ParseError,
     argument_diff,
-    gold_calls,
-    match_calls,
-    mean,
     parse_calls,
     tool_schemas,
 )
+from training.metrics.tool_calls import gold_calls, match_calls, mean
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +117,7 @@ def irm_breakdown(generated: Any, gold: Any, tools: Any, table: Mapping[str, flo
     check_gold_tools(wanted, schemas)
     try:
         calls = generated if isinstance(generated, list) and all(isinstance(c, Call) for c in generated) \
-            else parse_calls(generated)
+            else parse_calls(generated, schemas)
     except ParseError as exc:
         logger.debug("unparseable output: %s", exc)
         return IRMResult(table["unparseable"], ["unparseable"])

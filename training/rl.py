@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builders.schema import SchemaError
+from builders.toolcalls import ParseError
 from training import cli
-from training.metrics.tool_calls import ParseError, gold_calls
+from training.metrics.tool_calls import gold_calls
 from training.reward import GOLD_COLUMN, check_gold_tools, grpo_irm_reward
 
 logger = logging.getLogger(__name__)

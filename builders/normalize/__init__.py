@@ -13,10 +13,17 @@ from typing import Any, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from builders.errors import ConfigError, DataError
 from builders.pipeline import PipelineStep, Rejects
-from builders.schema import Conversation, SchemaError
+from builders.schema import Conversation
 
-from .bfcl import BFCLGroundTruth, PossibleCall, normalize_bfcl, read_bfcl_function_docs, read_bfcl_ground_truth
+from .bfcl import (
+    BFCLGroundTruth,
+    PossibleCall,
+    normalize_bfcl,
+    read_bfcl_function_docs,
+    read_bfcl_ground_truth,
+)
 from .common import Normalizer
 from .glaive import normalize_glaive
 from .openai import normalize_openai
@@ -39,7 +46,8 @@ def get_normalizer(source: str) -> Normalizer:
     try:
         return NORMALIZERS[source]
     except KeyError:
-        raise ValueError(f"no normaliser for source {source!r}; known: {', '.join(sorted(NORMALIZERS))}") from None
+        raise ConfigError(f"normaliser {source!r}", "does not exist",
+                          f"use one of {', '.join(sorted(NORMALIZERS))}") from None
 
 
 class Normalize(PipelineStep):
@@ -57,7 +65,7 @@ class Normalize(PipelineStep):
         for i, row in enumerate(tqdm(data, desc=f"normalize {self.source}", unit="row", disable=not self.progress)):
             try:
                 conv = self.normalizer(row, i, **self.options)
-            except SchemaError as exc:
+            except DataError as exc:  # SchemaError, a call ParseError, an ArgumentError: one reject each
                 self.reject(exc.item, str(exc), row)
                 continue
             self.stat("kept")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from builders.schema import Conversation, Function, Message
+from builders.schema import Conversation, Function, Message, too_deep
 
 from .common import RowContext, normalizer, parse_python_calls
 
@@ -103,6 +103,8 @@ def read_bfcl_ground_truth(row: dict, index: int | None = None,
     ctx = RowContext("bfcl ground truth", row, index)
     if not isinstance(row, dict):
         raise ctx.error(f"must be a JSON object, got {type(row).__name__}", "pass one decoded line at a time")
+    if too_deep(row):
+        raise ctx.error("is nested more than 100 levels deep", "flatten the line")
     gt = ctx.field(row, "ground_truth", list)
     extra = {k: v for k, v in row.items() if k not in ("id", "ground_truth")}
     if all(isinstance(g, str) for g in gt) and gt:

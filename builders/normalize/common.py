@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import ast
 import functools
-import json
+import logging
 import re
 from typing import Any, Callable
 
-from builders.schema import Conversation, Function, Message, SchemaError, ToolCall, content_hash, dumps
+from builders import toolcalls
+from builders.schema import (
+    MAX_DEPTH,
+    Conversation,
+    Function,
+    Message,
+    SchemaError,
+    ToolCall,
+    content_hash,
+    dumps,
+    loads_json,
+    too_deep,
+)
 
 from .types import convert_schema, parameters_schema
 
+logger = logging.getLogger(__name__)
 Normalizer = Callable[..., Conversation]
 _BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -25,13 +37,14 @@ class RowContext:
 
     def __init__(self, source: str, row: Any, index: int | None = None):
         rid = row.get("id") if isinstance(row, dict) else None
-        if rid in (None, ""):
-            rid = index if index is not None else content_hash(row, 12)
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or rid == "":
+            rid = index if index is not None else _row_hash(row)
         self.source, self.row_id = source, str(rid)
         self.item = f"{source} row {self.row_id}"
         self.functions: dict[str, Function] = {}
         self.names: dict[str, str] = {}  # name as the source spells it -> name in the contract
         self._calls = 0
+        self.dropped_defaults = 0  # defaults that contradicted their declared type (see add_function)
 
     def error(self, problem: str, fix: str, where: str = "") -> SchemaError:
         return SchemaError(f"{self.item} {where}".strip(), problem, fix)
@@ -63,9 +76,9 @@ class RowContext:
 
     def loads(self, text: str, what: str, fix: str) -> Any:
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self.error(f"{what} is not valid JSON ({exc.msg} at position {exc.pos})", fix) from None
+            return loads_json(text, what, fix)
+        except SchemaError as exc:
+            raise self.error(f"{what} {exc.problem}", fix) from None
 
     def add_function(self, spec: Any, where: str, flat_parameters: Callable[[Any, str], dict] | None = None,
                      outputs_key: str | None = None) -> Function:
@@ -73,6 +86,8 @@ class RowContext:
         if not isinstance(spec, dict):
             raise self.error(f"{where} must be an object with name, description and parameters, "
                              f"got {type(spec).__name__}", "give each function as a JSON object")
+        if too_deep(spec):
+            raise self.error(f"{where} is nested more than {MAX_DEPTH} levels deep", "flatten the function's schema")
         name = spec.get("name")
         if not isinstance(name, str) or not name.strip():
             raise self.error(f"{where} has no name", "give every function a non-empty 'name'")
@@ -80,6 +95,7 @@ class RowContext:
         label = f"{where} ({name})"
         params = spec.get("parameters")
         schema = flat_parameters(params, label) if flat_parameters else parameters_schema(params, f"{label} parameters")
+        schema = self.typed_defaults(schema, label)
         outputs = spec.get(outputs_key) if outputs_key else None
         fn = Function(name=clean, description=spec.get("description") or "", parameters=schema,
                       outputs=convert_schema(outputs, f"{label} {outputs_key}") if outputs else None)
@@ -89,6 +105,14 @@ class RowContext:
         self.functions[clean] = fn
         self.names[name] = clean
         return fn
+
+    def typed_defaults(self, schema: Any, label: str) -> Any:
+        """``schema`` without defaults that contradict their declared type, counted on the row."""
+        schema, dropped = toolcalls.drop_bad_defaults(schema)
+        if dropped:
+            self.dropped_defaults += dropped
+            logger.debug("%s %s: dropped %d default(s) that contradict their type", self.item, label, dropped)
+        return schema
 
     def tool_call(self, name: str, arguments: Any, where: str) -> ToolCall:
         if not isinstance(arguments, (dict, str)):
@@ -101,7 +125,18 @@ class RowContext:
         conv = Conversation(messages=messages, tools=list(self.functions.values()) if tools is None else tools)
         conv.validate()
         conv.id = f"{self.source}:{self.row_id}"
+        conv.dropped_defaults = self.dropped_defaults
         return conv
+
+
+def _row_hash(row: Any) -> str:
+    """A content hash naming a row without id or position; rows too odd to hash share one name."""
+    if too_deep(row):
+        return "unhashable"
+    try:
+        return content_hash(row, 12)
+    except (TypeError, ValueError):
+        return "unhashable"
 
 
 def clean_name(name: str) -> str:
@@ -122,6 +157,8 @@ def normalizer(source: str) -> Callable[[Callable[[dict, RowContext], Conversati
             ctx = RowContext(source, row, index)
             if not isinstance(row, dict):
                 raise ctx.error(f"must be a JSON object, got {type(row).__name__}", "pass one decoded row at a time")
+            if too_deep(row):
+                raise ctx.error(f"is nested more than {MAX_DEPTH} levels deep", "flatten the row")
             try:
                 return body(row, ctx, **options)
             except SchemaError as exc:
@@ -135,87 +172,17 @@ def normalizer(source: str) -> Callable[[Callable[[dict, RowContext], Conversati
     return wrap
 
 
-# ---- Python call syntax: "[f(a=1, b='x'), g()]" (ToolACE replies, BFCL multi-turn ground truth)
-
-_JSON_WORDS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
-
-
 def parse_python_calls(text: str, ctx: RowContext, where: str) -> list[tuple[str, dict]]:
-    """Read calls written in Python syntax with ``ast`` (never eval) into ``(name, arguments)``.
+    """Calls in Python syntax (``builders.toolcalls.parse_python_calls``) as ``(name, arguments)``.
 
-    Names the row knows may contain characters Python does not allow ("Get Stock Price",
-    "get-weather"); they are swapped for placeholders before parsing. Positional arguments are
-    given the names of the function's parameters in order.
+    Positional arguments take the names of the row's function's parameters in order.
     """
-    source = text.strip()
-    placeholders: dict[str, str] = {}
-    for i, name in enumerate(sorted(ctx.names, key=len, reverse=True)):
-        if name.isidentifier():
-            continue
-        token = f"__fn{i}__"
-        pattern = re.compile(r"(^|[\[,]\s*)" + re.escape(name) + r"(\s*\()")
-        if pattern.search(source):
-            source = pattern.sub(lambda m, t=token: m.group(1) + t + m.group(2), source)
-            placeholders[token] = name
-    fix = "write calls as [func(arg=value, ...)] with Python literal values"
+    params = {name: ctx.functions[clean].input_names for name, clean in ctx.names.items() if clean in ctx.functions}
     try:
-        tree = ast.parse(source, mode="eval").body
-    except SyntaxError as exc:
-        raise ctx.error(f"cannot read the function call(s) {text.strip()[:200]!r} ({exc.msg})", fix, where) from None
-    nodes = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
-    calls = []
-    for node in nodes:
-        if not isinstance(node, ast.Call):
-            raise ctx.error(f"expected a function call, found {ast.unparse(node)[:80]!r}", fix, where)
-        name = _call_name(node.func, ctx, where)
-        name = placeholders.get(name, name)
-        args: dict[str, Any] = {}
-        if node.args:
-            fn = ctx.functions.get(ctx.names.get(name, name))
-            if fn is None or len(node.args) > len(fn.input_names):
-                raise ctx.error(f"call to {name!r} passes {len(node.args)} positional argument(s) that cannot be "
-                                "matched to parameter names", "pass arguments by keyword", where)
-            for pname, value in zip(fn.input_names, node.args):
-                args[pname] = _literal(value, ctx, where)
-        for kw in node.keywords:
-            if kw.arg is None:
-                raise ctx.error(f"call to {name!r} uses **kwargs", "pass every argument by keyword", where)
-            args[kw.arg] = _literal(kw.value, ctx, where)
-        calls.append((name, args))
-    return calls
-
-
-def _call_name(node: ast.AST, ctx: RowContext, where: str) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):  # dotted names such as math.factorial
-        return f"{_call_name(node.value, ctx, where)}.{node.attr}"
-    raise ctx.error(f"cannot read the function name {ast.unparse(node)[:80]!r}", "call functions by name", where)
-
-
-def _literal(node: ast.AST, ctx: RowContext, where: str) -> Any:
-    """A JSON value from a literal node; JSON spellings true/false/null are accepted too."""
-    if isinstance(node, ast.Constant) and not isinstance(node.value, (bytes, complex)) and node.value is not ...:
-        return node.value
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        return [_literal(e, ctx, where) for e in node.elts]
-    if isinstance(node, ast.Dict):
-        out = {}
-        for k, v in zip(node.keys, node.values):
-            key = _literal(k, ctx, where) if k is not None else None
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                raise ctx.error(f"dictionary key {ast.unparse(k) if k else '**'!r} is not a plain value",
-                                "use string keys in dictionary arguments", where)
-            out[str(key) if not isinstance(key, str) else key] = _literal(v, ctx, where)
-        return out
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _literal(node.operand, ctx, where)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.Name) and node.id in _JSON_WORDS:
-        return _JSON_WORDS[node.id]
-    raise ctx.error(f"argument value {ast.unparse(node)[:80]!r} is not a literal",
-                    "quote text values and give numbers, lists and dicts as literals", where)
+        calls = toolcalls.parse_python_calls(text, params, ctx.item)
+    except toolcalls.ParseError as exc:
+        raise ctx.error(exc.problem, exc.fix, where) from None
+    return [(c.name, c.arguments) for c in calls]
 
 
 def system_messages(row: dict, ctx: "RowContext", read_functions: Callable[[str, "RowContext"], str]) -> list[Message]:

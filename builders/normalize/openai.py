@@ -8,6 +8,7 @@ as a JSON string (the form this project publishes).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from builders.schema import Conversation, Function, Message, ToolCall
@@ -52,13 +53,15 @@ def normalize_openai(row: dict, ctx: RowContext) -> Conversation:
     if tools is not None and not isinstance(tools, list):
         raise ctx.error(f"field 'tools' must be a list, got {type(tools).__name__}", "give a list of OpenAI tools")
     functions = [Function.from_openai(t, f"tools[{i}]") for i, t in enumerate(tools or [])]
+    functions = [replace(f, parameters=ctx.typed_defaults(f.parameters, f"tools[{i}]")) for i, f in enumerate(functions)]
     messages: list[Message] = []
     open_calls: list[ToolCall] = []
     for i, m in enumerate(raw_messages):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise ctx.error(f"must be an object, got {type(m).__name__}", 'give {"role": ..., "content": ...}', where)
-        role = _ROLES.get(m.get("role"), m.get("role"))
+        role = m.get("role")
+        role = _ROLES.get(role, role) if isinstance(role, str) else role  # a non-string role fails validation
         msg = Message(role=role, content=_content(m.get("content"), ctx, where),
                       reasoning_content=m.get("reasoning_content"), tool_calls=_calls(m, ctx, where),
                       tool_call_id=m.get("tool_call_id"), name=m.get("name"))

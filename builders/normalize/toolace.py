@@ -15,7 +15,7 @@ import re
 
 from builders.schema import Conversation, Message, ToolCall, dumps
 
-from .common import RowContext, normalizer, system_messages, parse_python_calls
+from .common import RowContext, normalizer, parse_python_calls, system_messages
 
 _LIST_INTRO = re.compile(r"Here is a list of functions in JSON format that you can invoke:?\s*")
 _CALL_HEAD = re.compile(r"[A-Za-z_][\w.]*\s*\(")
@@ -57,7 +57,7 @@ def answer_calls(value: str, pending: list[ToolCall], ctx: RowContext, where: st
     if value.strip()[:1] in "[{":
         try:
             results = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             results = None
     if isinstance(results, dict):
         results = [results]
@@ -91,7 +91,7 @@ def normalize_toolace(row: dict, ctx: RowContext) -> Conversation:
         if not isinstance(turn, dict) or not isinstance(turn.get("value"), str):
             raise ctx.error("turn must be an object with 'from' and a string 'value'",
                             'give {"from": "user", "value": "..."}', where)
-        role = _ROLES.get(turn.get("from"))
+        role = _ROLES.get(turn["from"]) if isinstance(turn.get("from"), str) else None
         if role is None:
             raise ctx.error(f"unknown speaker {turn.get('from')!r}", f"use one of {', '.join(sorted(_ROLES))}", where)
         value = turn["value"]

@@ -6,8 +6,16 @@ import json
 
 import pytest
 
-from builders.schema import (Conversation, Function, Message, SchemaError, ToolCall, canonical_json, content_hash,
-                             parse_tools_column)
+from builders.schema import (
+    Conversation,
+    Function,
+    Message,
+    SchemaError,
+    ToolCall,
+    canonical_json,
+    content_hash,
+    parse_tools_column,
+)
 
 WEATHER = Function(
     name="get_weather",
@@ -208,7 +216,7 @@ def test_arguments_not_a_json_object():
 
 def test_arguments_none():
     err = _error(_call(arguments=None).parsed_arguments)
-    assert err.problem.startswith("arguments are not valid JSON")
+    assert err.problem == "arguments must be a JSON string, got NoneType"
 
 
 def test_tool_message_without_matching_call_id():
@@ -323,7 +331,7 @@ def test_from_row_errors_name_the_row():
     err = _error(Conversation.from_row, {"id": "r7", "messages": [], "tools": "[{"})
     assert err.item == "row 'r7' tools" and err.problem.startswith("is not valid JSON")
     err = _error(Conversation.from_row, {"id": "r7", "messages": ["hi"]})
-    assert err.item == "message" and err.problem == "must be an object, got str"
+    assert err.item == "row 'r7' message 0" and err.problem == "must be an object, got str"
 
 
 def test_parse_tools_column():

@@ -1,19 +1,21 @@
 """Tool-use metrics: single-turn TS / PI / CF (TL-Training), ITC and BFCL AST-style scoring.
 
-``tool_calls`` holds what every metric and the IRM reward share: reading tool calls out of
-whatever a model produced, and comparing argument values.
+Reading tool calls out of whatever a model produced and comparing argument values live in the
+shared ``builders.toolcalls``; ``tool_calls`` here matches calls and scores single turns.
 """
 
-from training.metrics.tool_calls import (
+from builders.toolcalls import (
     Call,
     ParsedOutput,
-    aggregate_single_turn,
     ParseError,
-    match_calls,
     parse_calls,
     parse_output,
-    single_turn_metrics,
     values_equal,
+)
+from training.metrics.tool_calls import (
+    aggregate_single_turn,
+    match_calls,
+    single_turn_metrics,
 )
 
 __all__ = [

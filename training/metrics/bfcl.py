@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from builders.schema import SchemaError
-from training.metrics.tool_calls import ParseError, parse_output
+from builders.toolcalls import ParseError, parse_output
+from builders.toolcalls.types import json_type_name
 
 # single-turn categories the AST checker scores; multi-turn / agentic ones need BFCL's runtime
 AST_CATEGORIES = (
@@ -89,8 +90,6 @@ def openai_tools(functions: list[dict], category: str) -> list[dict]:
     Java / JavaScript parameters become strings with their declared type in the description
     (BFCL's language-specific hint), BFCL type names map to JSON-schema ones.
     """
-    from bfcl_eval.constants.type_mappings import GORILLA_TO_OPENAPI
-
     language = language_of(category)
     hint = {"java": " Note that the provided function is in Java 8 SDK syntax.",
             "javascript": " Note that the provided function is in JavaScript syntax."}.get(
@@ -118,19 +117,20 @@ def openai_tools(functions: list[dict], category: str) -> list[dict]:
                 value.pop("items", None)
                 value.pop("properties", None)
                 value["type"] = "string"
-        _map_types(props, GORILLA_TO_OPENAPI)
+        _map_types(props)
         tools.append({"type": "function", "function": fn})
     return tools
 
 
-def _map_types(props: dict, mapping: dict) -> None:
+def _map_types(props: dict) -> None:
+    """BFCL type words to JSON ones with the builders' one mapping (as BFCL's GORILLA_TO_OPENAPI does)."""
     for value in props.values():
-        value["type"] = mapping.get(value.get("type"), "string")
+        value["type"] = json_type_name(value.get("type"))
         if isinstance(value.get("properties"), dict):
-            _map_types(value["properties"], mapping)
+            _map_types(value["properties"])
         items = value.get("items")
         if isinstance(items, dict) and "type" in items:
-            _map_types({"items": items}, mapping)
+            _map_types({"items": items})
 
 
 @lru_cache(maxsize=1)
@@ -152,16 +152,21 @@ def official_ast_checker():
     return ast_checker, Language
 
 
-def decoded_calls(prediction: Any) -> list[dict]:
-    """BFCL's decoded form ``[{name: {arg: value}}]``; raises ``ParseError`` when unreadable."""
-    return [{c.name: c.arguments} for c in parse_output(prediction).calls]
+def decoded_calls(prediction: Any, functions: list[dict] | None = None) -> list[dict]:
+    """BFCL's decoded form ``[{name: {arg: value}}]``; raises ``ParseError`` when unreadable.
+
+    ``functions`` (the row's function docs) give positional arguments their parameter names.
+    """
+    params = {f["name"]: f.get("parameters") or {} for f in functions or []
+              if isinstance(f, dict) and isinstance(f.get("name"), str)}
+    return [{c.name: c.arguments} for c in parse_output(prediction, params).calls]
 
 
 def score_bfcl_item(prediction: Any, row: dict) -> dict[str, Any]:
     """``{id, valid, error_type, error}`` of one output on one BFCL row."""
     category = row["category"]
     try:
-        decoded = decoded_calls(prediction)
+        decoded = decoded_calls(prediction, row.get("function"))
         decode_error = None
     except ParseError as exc:
         decoded, decode_error = [], str(exc)

@@ -24,15 +24,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from training.metrics.tool_calls import (
+from builders.toolcalls import (
     Call,
     ParseError,
     argument_diff,
-    match_calls,
     parse_output,
     tool_schemas,
     value_key,
 )
+from training.metrics.tool_calls import match_calls
 
 SELECTION_ERRORS = ("hallucinated_tools", "missing_tools", "extra_tools")
 INVOCATION_ERRORS = ("incorrect_params", "missing_params", "extra_params")
@@ -81,7 +81,7 @@ def score_itc_item(prediction: Any, gold: list[Call], tools: Any, query: str, la
     """Score one output against its gold calls; unparseable outputs predict nothing."""
     schemas = tool_schemas(tools)
     try:
-        parsed = parse_output(prediction)
+        parsed = parse_output(prediction, schemas)
         calls, format_ok = parsed.calls, (parsed.format == "itc" or not strict_format)
         thought = parsed.thought or parsed.text
     except ParseError:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from builders.errors import ConfigError
 from builders.normalize import NORMALIZERS, Normalize, get_normalizer
 from builders.pipeline import Rejects
 
@@ -16,7 +17,7 @@ from .test_xlam import ROW_0
 def test_registry_names_every_source():
     assert set(NORMALIZERS) == {"openai", "xlam", "glaive", "toolace", "bfcl"}
     assert all(fn.source == name for name, fn in NORMALIZERS.items())
-    with pytest.raises(ValueError, match="no normaliser for source 'sharegpt'; known: bfcl, glaive"):
+    with pytest.raises(ConfigError, match="normaliser 'sharegpt': does not exist; use one of bfcl, glaive"):
         get_normalizer("sharegpt")
 
 

@@ -71,9 +71,10 @@ def test_python_types_and_optional_arguments():
     assert params["search_products"] == {"type": "object", "properties": {
         "query": {"type": "string", "description": "Search keywords.", "default": "laptop"},
         "limit": {"type": "integer", "description": "Maximum number of results."},
-        "filters": {"type": "object", "description": "Field filters.", "default": ""},
+        "filters": {"type": "object", "description": "Field filters."},  # default "" contradicts object: dropped
         "price_range": {"type": "array", "items": {"type": "number"}, "description": "Min and max price."},
     }, "required": ["price_range"]}
+    assert conv.dropped_defaults == 1
     calls = conv.messages[1].tool_calls
     assert [json.loads(c.arguments) for c in calls] == [{"nums": [1, -2, 3, 4]}, {"word1": "listen", "word2": "silent"}]
     assert [c.id for c in calls] == ["call_3_0", "call_3_1"]
