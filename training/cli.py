@@ -20,7 +20,6 @@ from typing import Any, Callable, ClassVar, Self
 
 from builders.errors import BuildError, ConfigError, one_line
 from builders.preset import field_names, mapping, read_yaml
-from builders.schema import SchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +28,8 @@ SAMPLES_CONFIG_HELP = "dataset config with prompt / completion / tools rows: sam
 DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
-class TrainingConfigError(ConfigError, SchemaError):
-    """A training preset or option that cannot work. A ``ConfigError``; also a ``SchemaError`` so
-    that code catching the type training settings used to raise keeps working."""
-
-    def __init__(self, item: str, problem: str, fix: str):
-        self.item, self.problem, self.fix = item, problem, fix
-        ValueError.__init__(self, f"{one_line(item)}: {one_line(problem, 600)}; {one_line(fix)}")
+class TrainingConfigError(ConfigError):
+    """A training preset or option that cannot work."""
 
 
 def check_keys(item: str, data: Any, allowed: set[str]) -> dict:
@@ -219,8 +213,6 @@ def run_main(main: Callable[[], Any]) -> None:
         main()
     except BuildError as exc:  # its message is one line already
         sys.exit(f"error: {exc}")
-    except SchemaError as exc:
-        sys.exit(f"error: {one_line(exc, 2000)}")
     except OSError as exc:  # e.g. transformers: a model id that is not on the Hub nor in the cache
         logger.debug("OSError in %s", main.__module__, exc_info=True)
         sys.exit(f"error: {one_line(f'{type(exc).__name__}: {exc}', 2000)}")

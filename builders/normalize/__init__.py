@@ -17,6 +17,8 @@ from builders.errors import ConfigError, DataError
 from builders.pipeline import PipelineStep, Rejects
 from builders.schema import Conversation
 
+from .apigen_mt import normalize_apigen_mt
+from .button import normalize_button
 from .bfcl import (
     BFCLGroundTruth,
     PossibleCall,
@@ -27,8 +29,10 @@ from .bfcl import (
 from .common import Normalizer
 from .glaive import normalize_glaive
 from .openai import normalize_openai
+from .taubench import normalize_taubench
 from .toolace import normalize_toolace
 from .types import convert_schema, parameters_schema, python_type
+from .when2call import normalize_when2call
 from .xlam import normalize_xlam
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,10 @@ NORMALIZERS: dict[str, Normalizer] = {
     "glaive": normalize_glaive,
     "toolace": normalize_toolace,
     "bfcl": normalize_bfcl,
+    "apigen_mt": normalize_apigen_mt,
+    "when2call": normalize_when2call,
+    "taubench": normalize_taubench,
+    "button": normalize_button,
 }
 
 
@@ -76,6 +84,7 @@ class Normalize(PipelineStep):
 
 __all__ = [
     "NORMALIZERS", "Normalize", "get_normalizer", "normalize_openai", "normalize_xlam", "normalize_glaive",
-    "normalize_toolace", "normalize_bfcl", "read_bfcl_ground_truth", "read_bfcl_function_docs",
+    "normalize_toolace", "normalize_bfcl", "normalize_apigen_mt", "normalize_when2call",
+    "normalize_taubench", "normalize_button", "read_bfcl_ground_truth", "read_bfcl_function_docs",
     "BFCLGroundTruth", "PossibleCall", "python_type", "convert_schema", "parameters_schema",
 ]

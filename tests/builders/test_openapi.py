@@ -356,3 +356,21 @@ def test_a_type_that_is_no_json_type_rejects_the_operation_not_silently_any():
     [result] = normalize_spec(spec, spec_info(spec, "t.json"))
     assert isinstance(result, OpenAPIError)
     assert "'strng' is not a JSON type" in result.problem and "GET /a" in str(result)
+
+
+def test_openapi_30_boolean_exclusive_bounds_become_draft7_numbers():
+    """OpenAPI 3.0's `exclusiveMinimum: true` beside `minimum` is not valid draft-7 JSON Schema; the
+    published schema says `exclusiveMinimum: <bound>` so the metaschema check keeps the operation."""
+    params = [{"name": "n", "in": "query", "required": True,
+               "schema": {"type": "integer", "minimum": 0, "exclusiveMinimum": True, "maximum": 9,
+                          "exclusiveMaximum": False}},
+              {"name": "m", "in": "query", "schema": {"type": "number", "minimum": "1", "maximum": 2.5}}]
+    spec = make_spec({"/count": {"get": {"operationId": "count", "parameters": params,
+                                          "responses": {"200": {"description": "ok"}}}}})
+    fn = normalize(spec, "/count", "get").function
+    props = fn.parameters["properties"]
+    assert {k: v for k, v in props["n"].items() if k != "description"} == {"type": "integer", "exclusiveMinimum": 0,
+                                                                          "maximum": 9}
+    assert "minimum" not in props["m"] and props["m"]["maximum"] == 2.5
+    from builders.schema import validate_function
+    validate_function(fn)  # passes the metaschema check

@@ -6,20 +6,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from builders.errors import DataError, one_line
 from builders.schema import Function, SchemaError, dumps
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 MAX_NAME_LENGTH = 64  # the OpenAI tools API limit
 
 
-class ReaderError(DataError, SchemaError):
-    """A data problem in a source: a ``DataError`` and the data model's ``SchemaError`` alike,
-    so a catch of either holds; the message is one line (newlines escaped)."""
-
-    def __init__(self, item: str, problem: str, fix: str):
-        self.item, self.problem, self.fix = item, problem, fix
-        ValueError.__init__(self, f"{one_line(item)}: {one_line(problem, 600)}; {one_line(fix)}")
+class ReaderError(SchemaError):
+    """A data problem in a source (a ``DataError``); the message is one line (newlines escaped)."""
 
 
 class OpenAPIError(ReaderError):

@@ -10,11 +10,29 @@ from builders.sources.openapi.metadata import clean_text
 from builders.sources.openapi.model import OpenAPIConfig, OpenAPIError, shown
 from builders.sources.openapi.refs import Pointers
 
-_KEEP_SCALARS = ("format", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-                 "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties")
+_KEEP_SCALARS = ("format", "const", "multipleOf", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems",
+                 "minProperties", "maxProperties")
+_BOUNDS = (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum"))
 _MAX_PATTERN = 120
 _NOISY_MAX_LENGTH = 1000  # e.g. Stripe puts maxLength 5000 on every string
 _INF = float("inf")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bounds(node: dict, out: dict) -> None:
+    """OpenAPI 3.0 writes ``exclusiveMinimum: true`` beside ``minimum: x``; the JSON Schema we publish
+    (draft 7) writes ``exclusiveMinimum: x``. Non-numeric bounds are dropped: no validator can use them."""
+    for inclusive, exclusive in _BOUNDS:
+        bound, flag = node.get(inclusive), node.get(exclusive)
+        if _is_number(flag):
+            out[exclusive] = flag
+        elif flag is True and _is_number(bound):
+            out[exclusive] = bound
+        elif _is_number(bound):
+            out[inclusive] = bound
 
 
 class Resolver(Pointers):
@@ -112,6 +130,7 @@ class Resolver(Pointers):
             value = node.get(key)
             if value is not None and not isinstance(value, (dict, list)):
                 out[key] = value
+        _bounds(node, out)
         if isinstance(out.get("maxLength"), int) and out["maxLength"] >= _NOISY_MAX_LENGTH:
             del out["maxLength"]
         pattern = node.get("pattern")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from builders.errors import one_line
 from builders.schema import SchemaError
 
 
@@ -18,4 +19,5 @@ def check_error(err: SchemaError, item: str, problem: str, fix: str = "") -> Non
     assert err.item == item
     assert err.problem.startswith(problem), err.problem
     assert fix in err.fix and err.fix
-    assert str(err) == f"{err.item}: {err.problem}; {err.fix}"
+    assert str(err) == f"{one_line(err.item)}: {one_line(err.problem, 600)}; {one_line(err.fix)}"
+    assert "\n" not in str(err)

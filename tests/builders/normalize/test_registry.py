@@ -15,9 +15,10 @@ from .test_xlam import ROW_0
 
 
 def test_registry_names_every_source():
-    assert set(NORMALIZERS) == {"openai", "xlam", "glaive", "toolace", "bfcl"}
+    assert set(NORMALIZERS) == {"openai", "xlam", "glaive", "toolace", "bfcl", "apigen_mt", "when2call",
+                                "taubench", "button"}
     assert all(fn.source == name for name, fn in NORMALIZERS.items())
-    with pytest.raises(ConfigError, match="normaliser 'sharegpt': does not exist; use one of bfcl, glaive"):
+    with pytest.raises(ConfigError, match="normaliser 'sharegpt': does not exist; use one of apigen_mt, bfcl, button, glaive"):
         get_normalizer("sharegpt")
 
 
