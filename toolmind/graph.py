@@ -24,10 +24,9 @@ import jsonschema
 import numpy as np
 import torch
 
-from builders.errors import ConfigError, DataError
+from builders.errors import ConfigError
 from builders.llm.prompts import load_prompt
-from builders.llm.structured import JSONReplyError, extract_json
-from toolmind.completion import function_text
+from toolmind.completion import check_reply, function_text
 
 logger = logging.getLogger(__name__)
 
@@ -366,23 +365,19 @@ def validation_messages(source_row: dict, target_row: dict) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: int(v) if isinstance(v, str) and v.strip().isdigit() else v for k, v in value.items()}
+    return value
+
+
 def parse_validation(reply: str | dict, source: str, target: str) -> dict:
     """``{"field_transitivity": int, "intent_coherence": int}`` from a validator reply; DataError when it does not fit.
 
     Whole-number strings ("7") are read as numbers: small models quote them often.
     """
-    item = f"edge {source!r} -> {target!r} validation"
-    try:
-        value = extract_json(reply) if isinstance(reply, str) else reply
-    except JSONReplyError as exc:
-        raise DataError(item, f"the reply holds no JSON ({exc.reason})", "retry, or ask a model that follows the format")
-    if isinstance(value, dict):
-        value = {k: int(v) if isinstance(v, str) and v.strip().isdigit() else v for k, v in value.items()}
-    error = jsonschema.exceptions.best_match(_VALIDATION_CHECK.iter_errors(value))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "the reply"
-        raise DataError(item, f"{where}: {error.message[:200]}",
-                        f'reply with {{"{FIELD_KEY}": 0-9, "{INTENT_KEY}": 0-9}}')
+    value = check_reply(reply, _VALIDATION_CHECK, f"edge {source!r} -> {target!r} validation",
+                        f'reply with {{"{FIELD_KEY}": 0-9, "{INTENT_KEY}": 0-9}}', prepare=_whole_numbers)
     return {"field_transitivity": value[FIELD_KEY], "intent_coherence": value[INTENT_KEY]}
 
 
