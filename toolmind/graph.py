@@ -280,13 +280,16 @@ def search_edges(vectors: np.ndarray | torch.Tensor, index: ParameterIndex, name
     stats = Counter(output_texts=len(out), input_texts=len(inp), dimension=int(emb.shape[1]) if emb.ndim == 2 else 0,
                     block_rows=rows)
     stats["flops"] = 2 * len(out) * len(inp) * stats["dimension"]
+    # one buffer for every block: a fresh 256 MB tensor per block costs page faults comparable to the product
+    buffer = torch.empty((rows, len(inp)), dtype=torch.float32, device=dev)
+    mask = torch.empty((rows, len(inp)), dtype=torch.bool, device=dev)
     for start in range(0, len(out) if len(inp) else 0, rows):
-        block = torch.mm(out_vec[start:start + rows], in_vec_t)
-        hits = torch.nonzero(block > config.threshold)
+        stop = min(start + rows, len(out))
+        block = torch.mm(out_vec[start:stop], in_vec_t, out=buffer[:stop - start])
+        hits = torch.nonzero(torch.gt(block, config.threshold, out=mask[:stop - start]))
         if not len(hits):
             continue
         sim = block[hits[:, 0], hits[:, 1]]
-        del block
         hit_out, hit_in = hits[:, 0] + start, hits[:, 1]
         reps = (out_ptr[hit_out + 1] - out_ptr[hit_out]) * (in_ptr[hit_in + 1] - in_ptr[hit_in])
         stats["text_pairs"] += len(hits)
