@@ -150,7 +150,7 @@ def graph_responder(request: dict) -> Reply:
             {"name": "city_id", "description": "Identifier of the city.", "type": "string"}]}))
     if first.startswith('Please determine whether the following "source_function"'):
         target = first.split("Target_function:", 1)[1]
-        score = 2 if '"name": "get_mayor"' in target else 8  # the validator refuses edges into get_mayor
+        score = 2 if "get_mayor" in target else 8  # the validator refuses edges into get_mayor
         return Reply(content=json.dumps({"Field transitivity": score, "Potential user intent path coherence": score}))
     raise AssertionError(f"no scripted reply for {first[:80]!r}")
 
