@@ -39,6 +39,24 @@ def reply_schema(part: str) -> dict:
 _VALIDATORS = {part: jsonschema.Draft202012Validator(reply_schema(part)) for part in PARTS}
 
 
+def check_reply(reply: str | Any, validator: jsonschema.protocols.Validator, item: str, fix: str,
+                prepare=None) -> Any:
+    """The JSON value of an LLM reply (text or already parsed), checked against a schema; DataError if not.
+
+    ``prepare`` may tidy the value before the check (e.g. read "7" as 7)."""
+    try:
+        value = extract_json(reply) if isinstance(reply, str) else reply
+    except JSONReplyError as exc:
+        raise DataError(item, f"the reply holds no JSON ({exc.reason})", "retry, or ask a model that follows the format")
+    if prepare is not None:
+        value = prepare(value)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the reply"
+        raise DataError(item, f"{where}: {error.message[:200]}", fix)
+    return value
+
+
 def _load(value: Any) -> dict | None:
     return json.loads(value) if isinstance(value, str) else value
 
@@ -88,14 +106,7 @@ def completion_messages(row: dict, part: str) -> list[dict]:
 def parse_completion(reply: str | dict, row: dict, part: str) -> dict:
     """Check a reply against :func:`reply_schema`; return ``{name: (description, type schema)}``."""
     item = f"function {row['name']!r} {part} completion"
-    try:
-        value = extract_json(reply) if isinstance(reply, str) else reply
-    except JSONReplyError as exc:
-        raise DataError(item, f"the reply holds no JSON ({exc.reason})", "retry, or ask a model that follows the format")
-    error = jsonschema.exceptions.best_match(_VALIDATORS[part].iter_errors(value))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "the reply"
-        raise DataError(item, f"{where}: {error.message[:200]}",
+    value = check_reply(reply, _VALIDATORS[part], item,
                         f"reply with {{\"{part} description\": ..., \"{part} structure\": [{{name, description, type}}]}}")
     fields = {}
     for entry in value[f"{part} structure"]:

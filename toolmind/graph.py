@@ -24,10 +24,9 @@ import jsonschema
 import numpy as np
 import torch
 
-from builders.errors import ConfigError, DataError
+from builders.errors import ConfigError
 from builders.llm.prompts import load_prompt
-from builders.llm.structured import JSONReplyError, extract_json
-from toolmind.completion import function_text
+from toolmind.completion import check_reply, function_text
 
 logger = logging.getLogger(__name__)
 
@@ -281,13 +280,16 @@ def search_edges(vectors: np.ndarray | torch.Tensor, index: ParameterIndex, name
     stats = Counter(output_texts=len(out), input_texts=len(inp), dimension=int(emb.shape[1]) if emb.ndim == 2 else 0,
                     block_rows=rows)
     stats["flops"] = 2 * len(out) * len(inp) * stats["dimension"]
+    # one buffer for every block: a fresh 256 MB tensor per block costs page faults comparable to the product
+    buffer = torch.empty((rows, len(inp)), dtype=torch.float32, device=dev)
+    mask = torch.empty((rows, len(inp)), dtype=torch.bool, device=dev)
     for start in range(0, len(out) if len(inp) else 0, rows):
-        block = torch.mm(out_vec[start:start + rows], in_vec_t)
-        hits = torch.nonzero(block > config.threshold)
+        stop = min(start + rows, len(out))
+        block = torch.mm(out_vec[start:stop], in_vec_t, out=buffer[:stop - start])
+        hits = torch.nonzero(torch.gt(block, config.threshold, out=mask[:stop - start]))
         if not len(hits):
             continue
         sim = block[hits[:, 0], hits[:, 1]]
-        del block
         hit_out, hit_in = hits[:, 0] + start, hits[:, 1]
         reps = (out_ptr[hit_out + 1] - out_ptr[hit_out]) * (in_ptr[hit_in + 1] - in_ptr[hit_in])
         stats["text_pairs"] += len(hits)
@@ -366,23 +368,19 @@ def validation_messages(source_row: dict, target_row: dict) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: int(v) if isinstance(v, str) and v.strip().isdigit() else v for k, v in value.items()}
+    return value
+
+
 def parse_validation(reply: str | dict, source: str, target: str) -> dict:
     """``{"field_transitivity": int, "intent_coherence": int}`` from a validator reply; DataError when it does not fit.
 
     Whole-number strings ("7") are read as numbers: small models quote them often.
     """
-    item = f"edge {source!r} -> {target!r} validation"
-    try:
-        value = extract_json(reply) if isinstance(reply, str) else reply
-    except JSONReplyError as exc:
-        raise DataError(item, f"the reply holds no JSON ({exc.reason})", "retry, or ask a model that follows the format")
-    if isinstance(value, dict):
-        value = {k: int(v) if isinstance(v, str) and v.strip().isdigit() else v for k, v in value.items()}
-    error = jsonschema.exceptions.best_match(_VALIDATION_CHECK.iter_errors(value))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "the reply"
-        raise DataError(item, f"{where}: {error.message[:200]}",
-                        f'reply with {{"{FIELD_KEY}": 0-9, "{INTENT_KEY}": 0-9}}')
+    value = check_reply(reply, _VALIDATION_CHECK, f"edge {source!r} -> {target!r} validation",
+                        f'reply with {{"{FIELD_KEY}": 0-9, "{INTENT_KEY}": 0-9}}', prepare=_whole_numbers)
     return {"field_transitivity": value[FIELD_KEY], "intent_coherence": value[INTENT_KEY]}
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from builders.errors import ConfigError, DataError
 from toolmind.graph import (EdgeAcceptance, EdgeSearchConfig, ParameterIndex, apply_validation, build_edges,
-                            graph_stats, parse_validation, parameter_text, search_edges, select_for_validation,
+                            graph_stats, parse_validation, parameter_text, select_for_validation,
                             validation_messages)
 
 from .helpers import TableEmbedder, fn
