@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 from builders.errors import ConfigError, DependencyError
 from builders.normalize import get_normalizer
-from builders.normalize.openapi import unique_names
+from builders.sources.openapi import unique_names
 from builders.pipeline import Rejects
 from builders.schema import Function, SchemaError, content_hash, dumps, parse_tools_column
 
