@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from builders.errors import ConfigError
-from builders.schema import SchemaError
 from training import cli
 from training.sft import SFTPreset
 
@@ -81,8 +80,8 @@ def test_bad_preset_is_a_config_error_in_the_shared_shape(tmp_path):
     with pytest.raises(ConfigError, match=r"^SFT preset bad.yaml: not valid YAML at line 2"):
         SFTPreset.load(str(bad))
     bad.write_text("lerning_rate: 1\n")
-    with pytest.raises(SchemaError, match=r"^SFT preset bad.yaml: unknown key 'lerning_rate'; expected one of "):
-        SFTPreset.load(str(bad))  # still a SchemaError for callers that catch that
+    with pytest.raises(ConfigError, match=r"^SFT preset bad.yaml: unknown key 'lerning_rate'; expected one of "):
+        SFTPreset.load(str(bad))
 
 
 def test_run_main_prints_one_line_for_a_multiline_error(capsys):

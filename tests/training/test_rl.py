@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from builders.errors import ConfigError
 from builders.schema import SchemaError
 from training.rl import RLPreset, build_grpo_config, build_parser, main, prepare_dataset, render_prompt
 
@@ -58,9 +59,9 @@ def test_presets_load_and_map_to_grpo(tmp_path):
     assert (args.learning_rate, args.beta, args.epsilon, args.num_train_epochs) == (2e-6, 0.4, 0.2, 3)
     assert args.bf16 is False  # no CUDA here
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps // args.num_generations == 8
-    with pytest.raises(SchemaError, match="unknown GRPOConfig fields"):
+    with pytest.raises(ConfigError, match="unknown GRPOConfig fields"):
         build_grpo_config(tl, str(tmp_path), overrides={"not_a_field": 1})
-    with pytest.raises(SchemaError, match="was not found"):
+    with pytest.raises(ConfigError, match="was not found"):
         RLPreset.load("rl_nope")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from builders.schema import SchemaError
+from builders.errors import ConfigError
 from training.sft import PRESETS_DIR, SFTPreset, build_sft_config, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,11 +61,11 @@ def test_paper_hyperparameters():
 
 
 def test_bad_preset_is_named(tmp_path):
-    with pytest.raises(SchemaError, match="was not found"):
+    with pytest.raises(ConfigError, match="was not found"):
         SFTPreset.load("no_such_preset")
     bad = tmp_path / "bad.yaml"
     bad.write_text("masks: {pkt: true, wmax: 3}\n")
-    with pytest.raises(SchemaError, match=r"bad.yaml masks: unknown key 'wmax'"):
+    with pytest.raises(ConfigError, match=r"bad.yaml masks: unknown key 'wmax'"):
         SFTPreset.load(str(bad))
 
 
