@@ -140,6 +140,9 @@ def main() -> None:
     ap.add_argument("--naive-pairs", type=int, default=200_000)
     ap.add_argument("--cache-dir", default=str(ROOT / ".cache" / "embeddings"))
     ap.add_argument("--device", default=None)
+    ap.add_argument("--random-vectors", action="store_true",
+                    help="skip the model: random unit vectors of dimension 384 on the real index (times the search "
+                         "kernel only; almost nothing passes the threshold, so hit expansion is not exercised)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -157,9 +160,13 @@ def main() -> None:
 
     embedder = Embedder(cache_dir=args.cache_dir, batch_size=256, device=args.device)
     with stage("embedding") as out:
-        vectors = embedder.embed(index.texts)
+        if args.random_vectors:
+            vectors = np.random.default_rng(args.seed).standard_normal((len(index.texts), 384), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        else:
+            vectors = embedder.embed(index.texts)
         out.update(embedder.stats)
-    rate = embedder.stats["computed"] / RESULTS["embedding"]["seconds"]
+    rate = embedder.stats["computed"] / max(RESULTS["embedding"]["seconds"], 1e-9)
     print(f"  embedded {embedder.stats['computed']} new texts ({rate:.0f}/s), {embedder.stats['cached']} from cache",
           flush=True)
 
