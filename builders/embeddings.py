@@ -14,6 +14,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -113,7 +114,7 @@ class EmbeddingStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "model.txt").write_text(self.identity + "\n", encoding="utf-8")
         n = len(self._shards)
-        final = self.dir / f"shard-{n:06d}-{os.getpid()}.npz"
+        final = self.dir / f"shard-{os.getpid()}-{time.time_ns()}.npz"
         tmp = final.with_suffix(".tmp.npz")
         np.savez(tmp, keys=np.frombuffer(b"".join(keys), dtype=f"V{_HASH_BYTES}"), vectors=vectors)
         tmp.replace(final)
@@ -135,6 +136,7 @@ class Embedder:
     batch_size: int = 128
     device: str | None = None
     progress: bool = False
+    shard_size: int = 16384  # texts per cache shard
     stats: dict[str, int] = field(default_factory=lambda: {"texts": 0, "distinct": 0, "cached": 0, "computed": 0})
 
     def __post_init__(self):
@@ -166,11 +168,13 @@ class Embedder:
         if missing:
             logger.info("embedding %d new texts (%d of %d distinct already cached)", len(missing),
                         len(distinct) - len(missing), len(distinct))
-            vectors = self.encode([distinct[k] for k in missing])
-            if self._store is not None:
-                self._store.add(missing, vectors)
-            else:
-                self._memory.update(zip(missing, vectors))
+            for start in range(0, len(missing), self.shard_size):  # saved as it goes: a killed run resumes
+                part = missing[start:start + self.shard_size]
+                vectors = self.encode([distinct[k] for k in part])
+                if self._store is not None:
+                    self._store.add(part, vectors)
+                else:
+                    self._memory.update(zip(part, vectors, strict=True))
         if not keys:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._store is not None:

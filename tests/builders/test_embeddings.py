@@ -47,3 +47,10 @@ def test_model_identity_names_the_cache(tmp_path, model_path):
     assert by_path.stats["computed"] == 1
     with pytest.raises(ConfigError, match="neither the shipped default"):
         resolve_model("no-such-model")
+
+
+def test_vectors_are_saved_shard_by_shard(tmp_path):
+    emb = Embedder(cache_dir=tmp_path, shard_size=2)
+    emb.embed(TEXTS)
+    assert len(list(emb._store.dir.glob("shard-*.npz"))) == 2  # 3 distinct texts in shards of 2
+    assert not list(emb._store.dir.glob("*.tmp.npz"))
