@@ -7,6 +7,8 @@ instead, so a result is the same however the build is run or resumed.
 from __future__ import annotations
 
 import hashlib
+import marshal
+import pickle
 import random
 from typing import Iterable
 
@@ -36,6 +38,15 @@ def shard_of(item: str, shards: int) -> int:
     return int.from_bytes(hashlib.blake2b(item.encode(), digest_size=8).digest(), "big") % shards
 
 
-def ids_digest(ids: Iterable[str]) -> str:
-    """Digest of a sorted id list; ids are content hashes, so this covers the content too."""
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+def source_digest(items: Iterable[dict]) -> str:
+    """Digest of the (id-sorted) source items' content, not only their ids: a source may name its
+    items (a function's name) and change what they hold (a completed description), and a stale
+    checkpoint must not be reused then. ``marshal`` is fast and stable for the same values; an item
+    it cannot encode is pickled. A different key order only costs a recompute, never a wrong hit."""
+    h = hashlib.blake2b(digest_size=32)
+    for item in items:
+        try:
+            h.update(marshal.dumps(item))
+        except ValueError:
+            h.update(pickle.dumps(item, protocol=5))
+    return h.hexdigest()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from builders.errors import ConfigError, DataError
 from builders.runtime.checkpoint import Checkpoint, atomic_write
 from builders.runtime.executors import EXECUTORS, make_executor
-from builders.runtime.items import ids_digest, shard_of, with_id
+from builders.runtime.items import shard_of, source_digest, with_id
 from builders.runtime.rejects import RejectLog, write_rejects
 from builders.runtime.runner import USAGE_KEYS, StepRun, paused_gc, run_global, summarize
 from builders.runtime.step import Budget, CapReached, GlobalStep, Step, step_kind
@@ -326,7 +326,7 @@ class Pipeline:
             items, ids = self._source()
         self.check(items[0].keys() if items else ())
         work = Path(self.work_dir)
-        keys = self._keys(ids_digest(ids))
+        keys = self._keys(source_digest(items))
         del ids
         executor = make_executor(self.executor)
         budget = Budget(dict(self.caps))

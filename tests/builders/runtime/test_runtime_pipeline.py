@@ -124,6 +124,25 @@ def test_checkpoints_are_reused_and_a_changed_setting_recomputes(tmp_path):
     assert len(calls) == 100
 
 
+def test_a_named_source_item_whose_content_changed_is_recomputed(tmp_path):
+    """Sources may name their items (a function's name): the checkpoint key covers their content."""
+    seen = []
+
+    class Recording(Double):
+        def process(self, item):
+            seen.append(item["n"])
+            return super().process(item)
+
+    named = [{"id": f"item-{i}", "n": i} for i in range(5)]
+    first = built(tmp_path, [Recording()], "named", source=named)
+    assert len(seen) == 5
+    built(tmp_path, [Recording()], "named", source=named)
+    assert len(seen) == 5  # same content: all from the checkpoint
+    changed = [{**it, "n": it["n"] + 100} if it["id"] == "item-3" else it for it in named]
+    again = built(tmp_path, [Recording()], "named", source=changed)
+    assert 103 in seen and again != first
+
+
 def test_a_crash_resumes_from_the_last_complete_chunk(tmp_path):
     seen = []
 
