@@ -1,40 +1,21 @@
-"""Pipeline blocks in the datatrove style: a step is a generator over records with counted stats.
+"""The first pipeline blocks: a step is a generator over records with counted stats.
 
+New steps derive from ``builders.runtime`` (MapStep, Filter, GlobalStep, LLMTask), which adds
+checkpoints, shards and async LLM work; these classes stay for the code not yet ported to it.
 Rejected records are never dropped silently: a step hands them to ``reject`` with a reason and
 they land, with the step name, in the run's rejects file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from builders.runtime.rejects import Rejects
+
 logger = logging.getLogger(__name__)
-
-
-class Rejects:
-    """Collects rejected items with their reasons; written as JSON lines next to the output."""
-
-    def __init__(self):
-        self.items: list[dict] = []
-
-    def add(self, step: str, item: str, reason: str, record: Any = None) -> None:
-        self.items.append({"step": step, "item": item, "reason": reason, "record": record})
-
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(r["step"] for r in self.items))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:
-            for r in self.items:
-                fh.write(json.dumps(r, ensure_ascii=False, default=str, sort_keys=True) + "\n")
+__all__ = ["BaseFilter", "PipelineStep", "Rejects"]
 
 
 class PipelineStep:
