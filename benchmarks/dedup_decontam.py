@@ -80,7 +80,7 @@ def make_data(n_traj: int, n_queries: int, seed: int = 0) -> tuple[list[dict], l
         trajs.append({"id": f"t{rng.getrandbits(64):016x}", "messages": messages})
     samples = []
     for t in trajs:
-        for turn in range(3 if rng.random() < SAMPLES_PER_TRAJECTORY - 3 else 4):
+        for turn in range(4 if rng.random() < SAMPLES_PER_TRAJECTORY - 3 else 3):
             samples.append({"id": f"{t['id']}-{turn}", "trajectory_id": t["id"]})
     queries = []
     for _ in range(n_queries):
