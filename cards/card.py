@@ -293,21 +293,7 @@ def check_card(folder: Path) -> dict:
     repo = _REPO.search(load or "")
     if repo is None:
         raise CardError(where, "has no load_dataset snippet", "render the card with cards.card.write_card")
-    namespace: dict = {}
-    try:
-        exec(compile(load.replace(f'"{repo.group(1)}"', repr(str(folder))), f"{readme}:load_dataset", "exec"),
-             namespace)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user-facing snippet refuses the release
-        raise CardError(where, f"its load_dataset snippet fails on the folder ({type(exc).__name__}: {exc})",
-                        "fix the snippet template or the data layout") from None
     tables = read_tables(folder, manifest["rows"])
-    for config, splits in manifest["rows"].items():
-        loaded = namespace.get(config)
-        for split, n in splits.items():
-            got = loaded[split].num_rows if loaded is not None and split in loaded else None
-            if got != n or tables[config][split].num_rows != n:
-                raise CardError(f"{where} {config}/{split}", f"manifest says {n} rows, load_dataset gives {got}, "
-                                f"the Parquet files {tables[config][split].num_rows}", "rebuild the release")
     _, description, _ = _between(text, DESCRIPTION)
     with tempfile.TemporaryDirectory() as tmp:
         from cards.plots import render_plots
@@ -334,6 +320,20 @@ def check_card(folder: Path) -> dict:
     if len(mine) != len(theirs):
         raise CardError(where, f"has {len(mine)} lines; rendered from the data it has {len(theirs)}",
                         "rebuild the card from the release (cards.card.write_card)")
+    namespace: dict = {}
+    try:
+        exec(compile(load.replace(f'"{repo.group(1)}"', repr(str(folder))), f"{readme}:load_dataset", "exec"),
+             namespace)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user-facing snippet refuses the release
+        raise CardError(where, f"its load_dataset snippet fails on the folder ({type(exc).__name__}: {exc})",
+                        "fix the snippet template or the data layout") from None
+    for config, splits in manifest["rows"].items():
+        loaded = namespace.get(config)
+        for split, n in splits.items():
+            got = loaded[split].num_rows if loaded is not None and split in loaded else None
+            if got != n or tables[config][split].num_rows != n:
+                raise CardError(f"{where} {config}/{split}", f"manifest says {n} rows, load_dataset gives {got}, "
+                                f"the Parquet files {tables[config][split].num_rows}", "rebuild the release")
     return {"configs": expected, "plots": [rel for _, rel in plots], "lines": len(mine)}
 
 

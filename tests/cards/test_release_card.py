@@ -1,13 +1,15 @@
 import json
+import re
 
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
-from cards.card import CardError, changelog, check_card, check_license, write_card
+from cards.card import DEFAULT_SFT_MODEL, CardError, changelog, check_card, check_license, write_card
 from cards.stats import chain_degrees, longest_tool_run, summary, user_share
 
 from tests.cards.conftest import meta_for, write_release
+from tests.training.conftest import smollm2_tokenizer_dir, tiny_model_dir  # noqa: F401 (fixtures)
 
 DESCRIPTION = "A small test release."
 
@@ -43,19 +45,36 @@ def test_plots_are_byte_identical_across_renders(release, tmp_path):
     assert first == second and all(b.startswith(b"\x89PNG") and b"Software" not in b for b in first.values())
 
 
-@pytest.mark.parametrize("old, new", [("| walk length | 5 | 1 | 2 | 2.2 | 3 |", "| walk length | 5 | 1 | 2 | 2.4 | 3 |"),
-                                      ("`train` (16 rows)", "`train` (17 rows)"),
-                                      ("| 31 | 12000 |", "| 30 | 12000 |"),
-                                      ("- n<1K", "- 1K<n<10K")])
-def test_a_number_that_disagrees_with_the_data_is_refused(release, old, new):
+TAMPERED = [("| walk length | 5 | 1 | 2 | 2.2 | 3 |", "| walk length | 5 | 1 | 2 | 2.4 | 3 |"),  # a statistic
+            ("`train` (16 rows)", "`train` (17 rows)"),  # a row count
+            ("| 31 | 12000 |", "| 30 | 12000 |"),  # LLM usage from the manifest
+            ("- n<1K", "- 1K<n<10K")]  # the Hub YAML
+
+
+def test_a_number_that_disagrees_with_the_data_is_refused(release):
     folder, manifest = release
     render(folder, manifest)
     readme = folder / "README.md"
     text = readme.read_text()
-    assert old in text
-    readme.write_text(text.replace(old, new, 1))
-    with pytest.raises(CardError, match="rebuild"):
-        check_card(folder)
+    for old, new in TAMPERED:
+        assert old in text
+        readme.write_text(text.replace(old, new, 1))
+        with pytest.raises(CardError, match="rebuild"):
+            check_card(folder)
+
+
+def test_sft_snippet_runs_as_written_with_the_tiny_model(release, tiny_model_dir, tmp_path, monkeypatch):
+    folder, manifest = release
+    render(folder, manifest)
+    text = (folder / "README.md").read_text()
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "SFTTrainer" in b]
+    code = (block.replace('"org/toolmind"', repr(str(folder))).replace(f'"{DEFAULT_SFT_MODEL}"', repr(str(tiny_model_dir)))
+            .replace('output_dir="toolmind-sft"', 'output_dir="toolmind-sft", max_steps=1, per_device_train_batch_size=2, '
+                     'bf16=False, use_cpu=True, report_to="none", save_strategy="no"'))
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "card-sft-snippet", "exec"), namespace)
+    assert namespace["trainer"].state.global_step == 1
 
 
 def test_a_broken_load_snippet_or_missing_plot_is_refused(release):
