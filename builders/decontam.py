@@ -158,16 +158,16 @@ class Decontaminate(GlobalStep):
     """Runtime step: removes rows overlapping an evaluation set; reasons ``overlaps <set>``.
 
     Only user text is compared by default (the questions are user requests); pass
-    ``roles=("user", "assistant")`` to include the assistant side.
+    ``message_roles=("user", "assistant")`` to include the assistant side.
     """
 
     name = "decontaminate"
     version = "1"
 
     def __init__(self, sets: list[EvalSet], unit: str = "trajectories", n: int = N, threshold: float = THRESHOLD,
-                 min_matches: int = MIN_MATCHES, roles: tuple[str, ...] = ("user",), name: str | None = None):
+                 min_matches: int = MIN_MATCHES, message_roles: tuple[str, ...] = ("user",), name: str | None = None):
         self.sets, self.unit, self.n, self.threshold = list(sets), unit, n, threshold
-        self.min_matches, self.roles = min_matches, tuple(roles)
+        self.min_matches, self.message_roles = min_matches, tuple(message_roles)
         self.name = name or f"decontaminate_{unit}"
         self.inputs = {"trajectories": ("id", "messages"), "queries": ("id", "query"),
                        "samples": ("id", "trajectory_id", "turn_index", "prompt", "completion")}.get(unit, ("id",))
@@ -175,7 +175,7 @@ class Decontaminate(GlobalStep):
 
     def settings(self) -> dict:
         return {"unit": self.unit, "n": self.n, "threshold": self.threshold, "min_matches": self.min_matches,
-                "roles": list(self.roles), "sets": {s.name: s.digest() for s in self.sets}}
+                "message_roles": list(self.message_roles), "sets": {s.name: s.digest() for s in self.sets}}
 
     def check(self) -> None:
         if self.unit not in UNITS:
@@ -193,7 +193,7 @@ class Decontaminate(GlobalStep):
         return self._index
 
     def run(self, items, ctx):
-        kept, gone = decontaminate(items, self.index, self.unit, self.roles)
+        kept, gone = decontaminate(items, self.index, self.unit, self.message_roles)
         for it, hit in gone:
             ctx.reject(it, f"overlaps {hit.eval_set}",
                        {"eval_set": hit.eval_set, "question": hit.question, "overlap": hit.overlap, "row": it})

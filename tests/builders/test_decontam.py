@@ -80,3 +80,17 @@ def test_settings_name_the_sets_and_a_step_without_sets_is_refused(index):
     assert set(Decontaminate(index.sets).settings()["sets"]) == {BFCL, "itc_test"}
     with pytest.raises(ConfigError, match="no evaluation set"):
         Decontaminate([]).check()
+
+
+def test_dedup_and_decontamination_run_as_pipeline_steps_with_counts_per_reason(tmp_path, index):
+    from builders.dedup import Dedup
+    from builders.runtime import Pipeline
+
+    rows = [{"id": "q2", "query": CLEAN[0]}, {"id": "q1", "query": CLEAN[0] + "!"},
+            {"id": "q3", "query": ITC_TEST}, {"id": "q4", "query": CLEAN[1]}]
+    result = Pipeline("p", source=rows, steps=[Dedup("queries"), Decontaminate(index.sets, unit="queries")],
+                      work_dir=tmp_path / "work", seed=0).run()
+    assert [r["id"] for r in result.items] == ["q1", "q4"]
+    steps = result.stats["steps"]
+    assert steps["dedup_queries"]["rejected"] == {"exact duplicate": 1}
+    assert steps["decontaminate_queries"]["rejected"] == {"overlaps itc_test": 1}
