@@ -1,0 +1,200 @@
+"""Decontamination: rows whose user text overlaps an evaluation set's question are removed.
+
+Evaluation sets: the BFCL v4 questions the installed ``bfcl-eval`` ships (every user turn of
+every ``bfcl_eval/data/BFCL_v4_*.json`` line; for every dataset) and an ITC test split's queries
+(for ToolMind and for ITC's own train split). See :func:`bfcl_questions` and :func:`eval_set`.
+
+The test: both sides are normalised like dedup (NFKC, lower case, words only) and cut into word
+n-grams with :data:`N` = 3. A row is contaminated by a question when at least :data:`THRESHOLD` =
+0.5 of the question's informative n-grams occur in the row's user text (containment, so a question
+pasted inside a long conversation counts), and at least :data:`MIN_MATCHES` = 5 of them do, or all of
+them for a shorter question: a generic short request ("what is the weather like in Paris") does
+not match a short BFCL question on four shared n-grams, while a verbatim copy of it still does. An n-gram that occurs in more than :data:`COMMON_SHARE`
+(1%) of a set's questions ("what is the", "can you please") says nothing about which question it
+is and is left out on both sides. With n = 3 a question reworded in a few places still matches:
+each changed word removes at most three of its n-grams, so a 20-word question keeps 10 of 18 after
+three edits. Removed rows are counted per evaluation set: the reject reason is
+``overlaps <set name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Iterable
+
+from builders.dedup import UNITS, ngrams, texts_digest, unit_of, unit_texts, words
+from builders.errors import ConfigError, DependencyError
+from builders.runtime import GlobalStep
+
+logger = logging.getLogger(__name__)
+
+N = 3
+THRESHOLD = 0.5
+MIN_MATCHES = 5
+COMMON_SHARE = 0.01
+BFCL = "bfcl_v4"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Named evaluation texts: question id -> text."""
+
+    name: str
+    texts: dict[str, str]
+
+    def digest(self) -> str:
+        return texts_digest(f"{k}\0{v}" for k, v in sorted(self.texts.items()))
+
+
+def eval_set(name: str, rows: Iterable[dict], column: str = "query") -> EvalSet:
+    """An evaluation set from rows, e.g. an ITC release's test split: ``eval_set("itc_test", rows)``."""
+    return EvalSet(name, {str(r["id"]): str(r[column]) for r in rows})
+
+
+def bfcl_questions() -> EvalSet:
+    """Every user turn of every BFCL v4 question shipped by ``bfcl-eval`` (id ``<entry>#<turn>.<msg>``)."""
+    try:
+        data = resources.files("bfcl_eval") / "data"
+    except ModuleNotFoundError:
+        raise DependencyError("package bfcl-eval", "is not installed, so BFCL questions cannot be read",
+                              "pip install --no-deps bfcl-eval") from None
+    texts: dict[str, str] = {}
+    for path in sorted((p for p in data.iterdir() if p.name.startswith("BFCL_v4_") and p.name.endswith(".json")),
+                       key=lambda p: p.name):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # format_sensitivity.json is one JSON object of id lists, not questions
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("question"), list):
+                continue
+            for t, turn in enumerate(row["question"]):
+                for m, msg in enumerate(turn if isinstance(turn, list) else [turn]):
+                    if isinstance(msg, dict) and msg.get("role") == "user" and msg.get("content"):
+                        texts[f"{row['id']}#{t}.{m}"] = msg["content"]
+    if not texts:
+        raise DependencyError(f"bfcl-eval data at {data}", "holds no BFCL_v4 questions",
+                              "reinstall bfcl-eval (pip install --no-deps bfcl-eval)")
+    return EvalSet(BFCL, texts)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Why a row is contaminated: the set, the question and the share of its n-grams found."""
+
+    eval_set: str
+    question: str
+    overlap: float
+
+
+@dataclass
+class NgramIndex:
+    """Informative n-gram -> questions holding it, for every evaluation set."""
+
+    sets: list[EvalSet]
+    n: int = N
+    threshold: float = THRESHOLD
+    min_matches: int = MIN_MATCHES
+    postings: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    questions: list[tuple[str, str, int]] = field(default_factory=list, repr=False)  # (set, id, informative n-grams)
+
+    def __post_init__(self):
+        for s in self.sets:
+            grams = {qid: ngrams(words(text), self.n) for qid, text in sorted(s.texts.items())}
+            df = Counter(g for gs in grams.values() for g in gs)
+            common = max(1, int(COMMON_SHARE * len(grams)))
+            for qid, gs in grams.items():
+                informative = [g for g in gs if df[g] <= common]
+                if not informative:
+                    continue
+                q = len(self.questions)
+                self.questions.append((s.name, qid, len(informative)))
+                for g in informative:
+                    self.postings.setdefault(g, []).append(q)
+        logger.info("decontamination index: %d questions, %d n-grams", len(self.questions), len(self.postings))
+
+    def match(self, text: str) -> Hit | None:
+        """The question the text overlaps most (ties: set, then id order), or None when clean."""
+        counts: Counter = Counter()
+        postings = self.postings
+        for g in ngrams(words(text), self.n):
+            qs = postings.get(g)
+            if qs:
+                counts.update(qs)
+        best = None
+        for q, hits in counts.items():
+            name, qid, total = self.questions[q]
+            if hits < min(self.min_matches, total) or hits < self.threshold * total:
+                continue
+            key = (-hits / total, name, qid)
+            if best is None or key < best[0]:
+                best = (key, Hit(name, qid, round(hits / total, 4)))
+        return best[1] if best else None
+
+
+def decontaminate(items: list[dict], index: NgramIndex, unit: str,
+                  roles: tuple[str, ...] = ("user",)) -> tuple[list[dict], list[tuple[dict, Hit]]]:
+    """Plain-function form: (kept, [(removed, hit)]) in input order; samples go with their trajectory."""
+    hits = {uid: index.match(text) for uid, text in unit_texts(items, unit, roles).items()}
+    kept, gone = [], []
+    for it in items:
+        hit = hits[unit_of(it, unit)]
+        if hit is None:
+            kept.append(it)
+        else:
+            gone.append((it, hit))
+    return kept, gone
+
+
+def counts_by_set(gone: Iterable[tuple[dict, Hit]]) -> dict[str, int]:
+    return dict(sorted(Counter(h.eval_set for _, h in gone).items()))
+
+
+class Decontaminate(GlobalStep):
+    """Runtime step: removes rows overlapping an evaluation set; reasons ``overlaps <set>``.
+
+    Only user text is compared by default (the questions are user requests); pass
+    ``message_roles=("user", "assistant")`` to include the assistant side.
+    """
+
+    name = "decontaminate"
+    version = "1"
+
+    def __init__(self, sets: list[EvalSet], unit: str = "trajectories", n: int = N, threshold: float = THRESHOLD,
+                 min_matches: int = MIN_MATCHES, message_roles: tuple[str, ...] = ("user",), name: str | None = None):
+        self.sets, self.unit, self.n, self.threshold = list(sets), unit, n, threshold
+        self.min_matches, self.message_roles = min_matches, tuple(message_roles)
+        self.name = name or f"decontaminate_{unit}"
+        self.inputs = {"trajectories": ("id", "messages"), "queries": ("id", "query"),
+                       "samples": ("id", "trajectory_id", "turn_index", "prompt", "completion")}.get(unit, ("id",))
+        self._index: NgramIndex | None = None
+
+    def settings(self) -> dict:
+        return {"unit": self.unit, "n": self.n, "threshold": self.threshold, "min_matches": self.min_matches,
+                "message_roles": list(self.message_roles), "sets": {s.name: s.digest() for s in self.sets}}
+
+    def check(self) -> None:
+        if self.unit not in UNITS:
+            raise ConfigError(f"step {self.name!r}", f"unit {self.unit!r} is unknown", f"use one of {', '.join(UNITS)}")
+        if not self.sets:
+            raise ConfigError(f"step {self.name!r}", "has no evaluation set", "pass bfcl_questions() and/or eval_set(...)")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"step {self.name!r}", f"threshold {self.threshold} is not in (0, 1]",
+                              f"use a share of the question's n-grams such as {THRESHOLD}")
+
+    @property
+    def index(self) -> NgramIndex:
+        if self._index is None:
+            self._index = NgramIndex(self.sets, self.n, self.threshold, self.min_matches)
+        return self._index
+
+    def run(self, items, ctx):
+        kept, gone = decontaminate(items, self.index, self.unit, self.message_roles)
+        for it, hit in gone:
+            ctx.reject(it, f"overlaps {hit.eval_set}",
+                       {"eval_set": hit.eval_set, "question": hit.question, "overlap": hit.overlap, "row": it})
+        return kept
