@@ -156,7 +156,7 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
         **({"stats": ctx.stats[name]} if name in ctx.stats else {}),
         "files": {}, "preset": recorded(preset),
     }
-    meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config=next(iter(tables)),
+    meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config="default" if "default" in tables else next(iter(tables)),
                         license=dcfg.license, languages=dcfg.languages, task_categories=module.TASK_CATEGORIES,
                         tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
     card = render_card(
@@ -279,7 +279,7 @@ def how_to_load(result: ReleaseResult) -> str:
     for config, splits in result.rows.items():
         counts = ", ".join(f"{s}: {n} rows" for s, n in splits.items())
         lines.append(f"  {config}: {counts}")
-    first = next(iter(result.rows))
+    first = "default" if "default" in result.rows else next(iter(result.rows))
     lines += ["  load it with:",
               f"    datasets.load_dataset({str(result.folder)!r}, {first!r})",
               f"    polars.read_parquet({str(result.folder / 'data' / first / '*.parquet')!r})"]
