@@ -189,3 +189,12 @@ def test_gold_answers_score_100_on_every_itc_metric(built, tmp_path):
     walk("", scores)
     headline = {k: v for k, v in flat.items() if isinstance(v, float) and "error" not in k}
     assert headline and all(v == 100.0 or v == 1.0 for v in headline.values()), headline
+
+
+def test_the_card_describes_both_configs_from_the_contract(built):
+    from builders.contract import APIS, TASKS
+
+    card = built.files["README.md"].decode()
+    for spec in (TASKS, APIS):
+        for name, type_, doc in spec.schema_rows():
+            assert f"| `{name}` | {type_} | {doc} |" in card
