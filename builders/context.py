@@ -1,10 +1,13 @@
-"""What a dataset builder gets from the release: the preset, the seed, shared sources and the rejects."""
+"""What a dataset builder gets from the release: the preset, the seed, shared sources, the rejects,
+the runtime settings (work folder, executor, shards) and where a dataset's run leaves its stats."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from typing import Iterable
 
 from builders.contract import publish_names
 from builders.llm import LLMClient, LLMConfig
@@ -20,16 +23,25 @@ POOL_OPTIONS = ("max_per_provider", "max_functions", "providers")
 class BuildContext:
     preset: Preset
     root: Path = Path(".")
+    work_root: Path = Path("build/work")  # a dataset's checkpoints go to <work_root>/<dataset> (relative: to root)
+    executor: str = "local"
+    shards: int = 1
     rejects: Rejects = field(default_factory=Rejects)
     source_versions: dict[str, str] = field(default_factory=dict)
     sources_used: set = field(default_factory=set)
     pools_used: set = field(default_factory=set)
+    stats: dict = field(default_factory=dict)  # dataset -> its pipeline's data stats (steps, llm usage)
+    runs: dict = field(default_factory=dict)  # dataset -> its pipeline run's rows, made once per release
     _pools: dict = field(default_factory=dict)
     _llm: LLMClient | None = None
 
     def __post_init__(self):
         # a bad llm mapping fails before any work, not when the first step asks for a model
         self.llm_config = LLMConfig.from_mapping(self.preset.llm or None)
+
+    def declare_roles(self, roles: Iterable[str]) -> None:
+        """The LLM roles the preset's pipelines call: a role under ``llm.roles`` that no step calls fails here."""
+        self.llm_config = LLMConfig.from_mapping(self.preset.llm or None, roles=sorted(set(roles)))
 
     def llm(self) -> LLMClient:
         """The chat client every step of this release shares; the embedded server starts on first use only."""
@@ -95,6 +107,7 @@ class BuildContext:
 
     def start_dataset(self) -> None:
         self.rejects = Rejects()
+        self.runs = {}
         self.sources_used = set()
         self.pools_used = set()
         if self._llm is not None:

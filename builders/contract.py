@@ -39,9 +39,6 @@ MESSAGES = List(MESSAGE)
 VERDICT = {"keep": Value("bool"), "error": Value("bool"), "rule": Value("string"), "judge": Value("float64"),
            "reason": Value("string")}
 ACTION = {"name": Value("string"), "arguments": Value("string")}
-QUERY_SCORE = {"judge": Value("string"), "relevance": Value("int8"), "clarity": Value("int8"),
-               "specificity": Value("int8"), "practicality": Value("int8"),
-               "language_appropriateness": Value("int8"), "total": Value("int8")}
 
 
 @dataclass(frozen=True)
@@ -257,24 +254,29 @@ def check_trajectory_row(row: dict, item: str) -> None:
 
 def check_api_row(row: dict, item: str) -> None:
     item = f"{item} ({row.get('api')!r})"
-    _required(row, ("api", "provider"), item)
-    names = _json(row["functions"], item, "functions")
-    if not isinstance(names, list) or not names:
-        raise SchemaError(item, "functions must be a non-empty JSON list of names", "list the API's functions")
-    for n in names:
-        check_tool_name(n, item)
-    if row["num_functions"] != len(names):
-        raise SchemaError(item, f"num_functions {row['num_functions']} but {len(names)} functions listed",
-                          "count the listed functions")
+    _required(row, ("api", "tool_name", "country", "category"), item)
+    endpoints = _json(row["api_list"], item, "api_list")
+    if not isinstance(endpoints, list) or not endpoints:
+        raise SchemaError(item, "api_list must be a non-empty JSON list of endpoints", "list the API's endpoints")
+    for j, endpoint in enumerate(endpoints):
+        if not isinstance(endpoint, dict) or not isinstance(endpoint.get("name"), str) or not endpoint["name"]:
+            raise SchemaError(f"{item} api_list[{j}]", "has no name", "give every endpoint its ITC name")
+    if row["num_functions"] != len(endpoints):
+        raise SchemaError(item, f"num_functions {row['num_functions']} but {len(endpoints)} endpoints in api_list",
+                          "count the listed endpoints")
 
 
 def check_task_row(row: dict, item: str) -> None:
-    _required(row, ("id", "query", "language"), item)
+    _required(row, ("id", "query", "language", "thought", "generator"), item)
     if row["task_type"] not in TASK_TYPES:
         raise SchemaError(item, f"task_type {row['task_type']!r} is unknown", f"use one of {', '.join(TASK_TYPES)}")
     apis = _json(row["apis"], item, "apis")
     if not isinstance(apis, list) or not apis:
         raise SchemaError(item, "apis must be a non-empty JSON list of API specs", "list the task's APIs")
+    if not row["tool_ids"]:
+        raise SchemaError(item, "tool_ids is empty", "list the catalog tools the task uses (the split's unit)")
+    if not isinstance(_json(row["judge_scores"], item, "judge_scores"), dict):
+        raise SchemaError(item, "judge_scores must be a JSON object keyed by judge", 'write {"judge_1": {...}}')
     tools = _tools(row["tools"], item)
     names = {f.name for f in tools}
     for j, action in enumerate(row["actions"] or []):
@@ -337,30 +339,40 @@ TRAJECTORIES = ConfigContract("toolmind", "trajectories",
     check_trajectory_row, unique=("id",))
 
 APIS = ConfigContract("itc", "apis",
-    "the API catalog, one row per API, in the split its tasks belong to",
-    (Column("api", _S, "provider[:service]"),
-     Column("provider", _S, "API provider (domain)"),
-     Column("service", _S, "service within the provider, or null"),
+    "the API catalog in the ITC format (seed 003, Appendix A.1), one row per tool, in the split its tasks went to "
+    "(a tool no task uses is in train)",
+    (Column("api", _S, "catalog tool id (provider[:service] for OpenAPI sources); the split's unit"),
+     Column("tool_name", _S, "the tool's name"),
+     Column("tool_description", _S, "what the tool offers"),
+     Column("home_url", _S, "the provider's home page, or empty"),
+     Column("country", _S, "country of the provider (from its domain), Global when unknown"),
      Column("category", _S, "APIs.guru category"),
-     Column("country", _S, "ISO country code from the provider's TLD, or null when global"),
-     Column("num_functions", Value("int64"), "functions of this API in the pool"),
-     Column("functions", _S, "their tool names (JSON list)")),
+     Column("num_functions", Value("int64"), "endpoints in api_list"),
+     Column("api_list", _S, "the endpoints: name, url, description, method, required / optional parameters "
+                            "(type, description, default), statuscode (JSON list)")),
     check_api_row, unique=("api",))
 
 TASKS = ConfigContract("itc", "default",
-    "one row per task: a query over real APIs with its reasoning and gold calls, split by API",
+    "one row per task: a query over real APIs with its Thought and gold Actions, split by API (no tool on both sides)",
     (Column("id", _S, "content hash of the task"),
      Column("task_type", _S, "single, repeated, parallel or nested"),
-     Column("language", _S, "language of the query"),
-     Column("country", _S, "country the query is written for, or null"),
+     Column("language", _S, "language the query was asked in (the country's; en for Global)"),
+     Column("country", _S, "country of the task's APIs, Global when unknown"),
      Column("category", _S, "category of the task's APIs"),
-     Column("apis", _S, "ITC API specs the task may use (JSON string)"),
+     Column("apis", _S, "ITC API specs the task may use (JSON list)"),
+     Column("tool_ids", List(_S), "catalog tools the task uses (the apis config's api); the split's unit"),
      Column("query", _S, "the user's request"),
      Column("thought", _S, "reasoning before the calls, in the query's language"),
-     Column("actions", List(ACTION), "gold calls in order: name and arguments (JSON object string)"),
-     Column("scores", List(QUERY_SCORE), "query-scoring results, one per judge model (1-5)"),
-     Column("prompt", MESSAGES, "the query as chat messages"),
-     Column("completion", MESSAGES, "[the assistant message with reasoning and tool calls]"),
+     Column("actions", List(ACTION), "gold calls in order: name (as in tools) and arguments (JSON object string)"),
+     Column("generator", _S, "LLM role whose answer was kept"),
+     Column("judge_scores", _S, "every judge's five scores (1-5), total and mean, keyed judge_1, judge_2, ... "
+                                "(JSON object)"),
+     Column("score_pass", Value("bool"), "every judge's total reached the threshold (false rows are kept only when "
+                                         "the score filter records instead of enforcing)"),
+     Column("language_ok", Value("bool"), "the detected language of the query is the task's language"),
+     Column("detected_language", _S, "language identified in the query (langid)"),
+     Column("prompt", MESSAGES, "the query as chat messages (system, user)"),
+     Column("completion", MESSAGES, "[the assistant message: 'Thought: ...' and the tool calls]"),
      Column("tools", _S, "OpenAI tools built from apis (JSON string)")),
     check_task_row, unique=("id",))
 

@@ -2,10 +2,19 @@
 
     python -m builders.release                       # the shipped default preset, offline
     python -m builders.release --preset my.yaml --datasets toolmind --push org/toolmind
+    python -m builders.release --dry-run             # per step and LLM role: items, requests, tokens; sends nothing
+    python -m builders.release --executor ray --shards 8   # pipeline shards as Ray tasks (RAY_ADDRESS or local)
 
 A release folder is written next to the others as ``<output_dir>/<dataset>/v<version>/`` in the Hub
 layout. It is assembled in a staging folder and moved into place only once it is complete and valid,
 so a failed build never leaves a half-written release behind.
+
+Datasets built by a runtime pipeline (ITC) keep their checkpoints, request caches and a
+``run.json`` (wall time, cache hits, retries: figures of the run, not of the data) in a work
+folder per dataset, ``<work-dir>/<dataset>`` (default ``build/work``). A killed build resumes
+from it to the same bytes; a build stopped by a preset cap (``caps:``) resumes when it is raised.
+The manifest's ``stats`` (items in / out / rejected by reason per step, LLM usage per role) depend
+on the data only, so they are part of a release's content.
 """
 
 from __future__ import annotations
@@ -28,10 +37,12 @@ import yaml
 
 import builders
 from builders.context import BuildContext
+from builders.errors import BuildError
 from builders.hub import PushError, push_release
 from builders.contract import contract
 from builders.parquet import sha256_file, write_split
 from builders.preset import Preset, PresetError, load_preset, recorded
+from builders.runtime import write_rejects
 from builders.schema import SchemaError
 from builders.sources.openapi_directory import SourceError
 from builders.validate import ValidationError, validate_config
@@ -41,7 +52,8 @@ from cards.stats import config_stats
 logger = logging.getLogger("builders.release")
 
 # dataset name -> module with CONFIGS {config: (check(ctx, cfg, where), build(ctx, cfg, where) -> {split: rows})},
-# TASK_CATEGORIES and TAGS; each config's rows follow its declaration in builders.contract
+# TASK_CATEGORIES and TAGS; each config's rows follow its declaration in builders.contract. A dataset built by
+# a runtime pipeline also has roles(ctx) (the LLM roles its steps call) and plan(ctx) (the --dry-run table).
 DATASET_MODULES = {"toolmind": "toolmind.release", "itc": "itc.release"}
 
 
@@ -79,8 +91,18 @@ def config_steps(ctx: BuildContext, name: str):
         yield config, cfg, where, check, build
 
 
+def declared_roles(ctx: BuildContext) -> set[str]:
+    """The LLM roles the preset's pipelines call; ``llm.roles`` may configure only these (and ``default``)."""
+    roles: set[str] = set()
+    for name in ctx.preset.datasets:
+        hook = getattr(dataset_module(name, ctx.preset), "roles", None)
+        roles.update(hook(ctx) if hook else ())
+    return roles
+
+
 def check_preset(ctx: BuildContext) -> None:
     """Every dataset, config and option of the preset (selected or not), checked before the first build."""
+    ctx.declare_roles(declared_roles(ctx))
     for name in ctx.preset.datasets:
         for config, cfg, where, check, _ in config_steps(ctx, name):
             check(ctx, cfg, where)
@@ -122,12 +144,19 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
             for p in paths:
                 files[p.relative_to(folder).as_posix()] = {"rows": pq.ParquetFile(p).metadata.num_rows}
 
-    ctx.rejects.write(folder / "rejects.jsonl")
+    write_rejects(folder / "rejects.jsonl", ctx.rejects.items)  # by (step, item id): the same after a resume
     files["rejects.jsonl"] = {"rows": len(ctx.rejects)}
     sources = {s: ctx.source_versions.get(s, preset.sources[s].path) for s in sorted(ctx.sources_used)}
     total = sum(n for c in rows.values() for n in c.values())
     digest, models = code_digest(), model_names(preset)
-    meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config=next(iter(tables)),
+    manifest = {
+        "dataset": name, "version": preset.version, "preset_name": preset.name, "seed": preset.seed,
+        "package": "toolmind-builders", "package_version": builders.__version__, "code_sha256": digest,
+        "sources": sources, "models": models, "rows": rows, "rejects": ctx.rejects.counts(),
+        **({"stats": ctx.stats[name]} if name in ctx.stats else {}),
+        "files": {}, "preset": recorded(preset),
+    }
+    meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config="default" if "default" in tables else next(iter(tables)),
                         license=dcfg.license, languages=dcfg.languages, task_categories=module.TASK_CATEGORIES,
                         tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
     card = render_card(
@@ -136,19 +165,14 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
         preset_name=preset.name, seed=preset.seed, sources=sources, models=models, rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
         stats={c: config_stats(s) for c, s in tables.items()},
         contracts={c: contract(name, c) for c in tables},
-        preset_yaml=yaml.safe_dump(recorded(preset), sort_keys=False, allow_unicode=True))
+        preset_yaml=yaml.safe_dump(recorded(preset), sort_keys=False, allow_unicode=True), manifest=manifest)
     (folder / "README.md").write_text(card, encoding="utf-8")
     files["README.md"] = {}
 
     for rel, entry in files.items():
         path = folder / rel
         entry.update({"sha256": sha256_file(path), "bytes": path.stat().st_size})
-    manifest = {
-        "dataset": name, "version": preset.version, "preset_name": preset.name, "seed": preset.seed,
-        "package": "toolmind-builders", "package_version": builders.__version__, "code_sha256": digest,
-        "sources": sources, "models": models, "rows": rows,
-        "rejects": ctx.rejects.counts(), "files": dict(sorted(files.items())), "preset": recorded(preset),
-    }
+    manifest["files"] = dict(sorted(files.items()))
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
                                           encoding="utf-8")
     return manifest
@@ -255,7 +279,7 @@ def how_to_load(result: ReleaseResult) -> str:
     for config, splits in result.rows.items():
         counts = ", ".join(f"{s}: {n} rows" for s, n in splits.items())
         lines.append(f"  {config}: {counts}")
-    first = next(iter(result.rows))
+    first = "default" if "default" in result.rows else next(iter(result.rows))
     lines += ["  load it with:",
               f"    datasets.load_dataset({str(result.folder)!r}, {first!r})",
               f"    polars.read_parquet({str(result.folder / 'data' / first / '*.parquet')!r})"]
@@ -274,6 +298,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="push the built release to this Hub dataset repo (HF_ENDPOINT and HF_TOKEN are honoured); "
                         "with several datasets, use {dataset} in the name, e.g. myorg/{dataset}")
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print, per dataset, step and LLM role, the planned items, requests and tokens; "
+                        "send no request and write no release")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where pipeline shards run: in this process, or as Ray tasks (extra [ray]; joins RAY_ADDRESS "
+                        "or starts a local Ray); both give the same bytes")
+    p.add_argument("--shards", type=int, default=1, help="split pipeline items into N shards by id hash (default 1)")
+    p.add_argument("--work-dir", default="build/work",
+                   help="checkpoints, request caches and run.json, one folder per dataset (default build/work; "
+                        "a preset config's work_dir wins); shared storage when shards run on a cluster")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return p.parse_args(argv)
 
@@ -288,10 +322,16 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     if args.push:
         check_push_target(args.push, names)
     output_dir = Path(args.output_dir or preset.output_dir)
-    ctx = BuildContext(preset=preset)
+    ctx = BuildContext(preset=preset, work_root=Path(args.work_dir), executor=args.executor, shards=args.shards)
     results = []
     try:
         check_preset(ctx)
+        if args.dry_run:
+            for name in names:
+                hook = getattr(dataset_module(name, preset), "plan", None)
+                print(f"{name}: " + ("no LLM steps; builds from its sources" if hook is None else f"\n{hook(ctx)}"),
+                      flush=True)
+            return results
         for name in names:
             repo_id = args.push.format(dataset=name) if args.push else None
             result = release_dataset(ctx, name, output_dir, repo_id)
@@ -308,7 +348,7 @@ def run(args: argparse.Namespace) -> list[ReleaseResult]:
     return results
 
 
-USER_ERRORS = (PresetError, ReleaseError, ValidationError, SchemaError, SourceError, PushError)
+USER_ERRORS = (BuildError, ReleaseError, ValidationError, SchemaError, SourceError, PushError)
 
 
 def main(argv: list[str] | None = None) -> int:

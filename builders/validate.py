@@ -12,8 +12,8 @@ class ValidationError(ValueError):
     """Built data that breaks the contract; names the dataset, config, split, row and problem."""
 
 
-# configs split by a key: a value of that column may sit in one split only (ITC splits by API)
-DISJOINT_SPLITS = {("itc", "apis"): "api"}
+# configs split by a key: a value of that column (or of its lists) may sit in one split only (ITC splits by API)
+DISJOINT_SPLITS = {("itc", "apis"): "api", ("itc", "default"): "tool_ids"}
 
 
 def validate_config(dataset: str, config: str, tables: dict[str, pa.Table]) -> None:
@@ -31,7 +31,8 @@ def validate_config(dataset: str, config: str, tables: dict[str, pa.Table]) -> N
     if key:
         side: dict[str, str] = {}
         for split, table in tables.items():
-            for value in table.column(key).to_pylist():
-                if side.setdefault(value, split) != split:
-                    raise ValidationError(f"{where}: {key} {value!r} is in splits {side[value]} and {split}; "
-                                          f"split by {key} so each sits on one side")
+            for cell in table.column(key).to_pylist():
+                for value in cell if isinstance(cell, list) else [cell]:
+                    if side.setdefault(value, split) != split:
+                        raise ValidationError(f"{where}: {key} {value!r} is in splits {side[value]} and {split}; "
+                                              f"split by {key} so each sits on one side")

@@ -50,10 +50,12 @@ def trajectory_row(**kw):
 
 def task_row(**kw):
     return {"id": "q1", "task_type": "single", "language": "fr", "country": "fr", "category": "weather",
-            "apis": json.dumps([{"name": "get_weather"}]), "query": "Quel temps à Paris ?", "thought": "Je cherche.",
-            "actions": [{"name": "get_weather", "arguments": '{"city": "Paris"}'}],
-            "scores": [{"judge": "a", "relevance": 5, "clarity": 4, "specificity": 5, "practicality": 5,
-                        "language_appropriateness": 5, "total": 5}],
+            "apis": json.dumps([{"name": "get_weather"}]), "tool_ids": ["meteo.fr"], "query": "Quel temps à Paris ?",
+            "thought": "Je cherche.", "actions": [{"name": "get_weather", "arguments": '{"city": "Paris"}'}],
+            "generator": "qa_generator",
+            "judge_scores": json.dumps({"judge_1": {"relevance": 5, "clarity": 4, "specificity": 5, "practicality": 5,
+                                                    "language_appropriateness": 5, "total": 4.8, "mean": 4.8}}),
+            "score_pass": True, "language_ok": True, "detected_language": "fr",
             "prompt": [msg("user", "Quel temps à Paris ?")],
             "completion": [msg("assistant", "", reasoning_content="Je cherche.", tool_calls=[CALL])],
             "tools": TOOLS} | kw
@@ -68,8 +70,11 @@ def function_row(**kw):
 
 
 def api_row(**kw):
-    return {"api": "pets.example.com", "provider": "pets.example.com", "service": None, "category": "ecommerce",
-            "country": None, "num_functions": 2, "functions": json.dumps(["pets_get", "pets_list"])} | kw
+    endpoint = {"name": "pets_get", "url": "https://pets.example.com/pets/{id}", "description": "Get a pet",
+                "method": "GET", "required_parameters": [], "optional_parameters": [], "statuscode": "200"}
+    return {"api": "pets.example.com", "tool_name": "Pets", "tool_description": "Pets for sale", "home_url": "",
+            "country": "Global", "category": "ecommerce", "num_functions": 2,
+            "api_list": json.dumps([endpoint, {**endpoint, "name": "pets_list"}])} | kw
 
 
 VALID = {FUNCTIONS: function_row, SAMPLES: sample_row, TRAJECTORIES: trajectory_row, APIS: api_row, TASKS: task_row}
@@ -116,7 +121,10 @@ def _release_folder(tmp_path, spec, rows):
     (TRAJECTORIES, trajectory_row, [3]),  # the first assistant turn is an MAE error: in context, no loss
     (TASKS, task_row, [1]),
 ])
-def test_training_reads_what_the_contract_declares(tmp_path, spec, make, trained):
+def test_training_reads_what_the_contract_declares(tmp_path, spec, make, trained, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf")  # a stale shared cache can't answer
     ds = load_split(str(_release_folder(tmp_path, spec, [make()])), config=spec.config)
     assert ds.features == spec.features
     messages, tools, indices = row_conversation(ds[0])
@@ -141,8 +149,10 @@ def test_training_reads_what_the_contract_declares(tmp_path, spec, make, trained
     (TRAJECTORIES, trajectory_row(messages=[USER, msg("assistant", "", tool_calls=[
         {"id": "c1", "type": "function", "function": {"name": "a.b", "arguments": "{}"}}]), RESULT, ANSWER]),
      "not in tools"),
-    (APIS, api_row(num_functions=3), "num_functions 3 but 2"),
-    (APIS, api_row(functions='["a.b"]'), "breaks the OpenAI rule"),
+    (APIS, api_row(num_functions=3), "num_functions 3 but 2 endpoints"),
+    (APIS, api_row(api_list='[{"url": "x"}]', num_functions=1), "api_list[0]: has no name"),
+    (TASKS, task_row(tool_ids=[]), "tool_ids is empty"),
+    (TASKS, task_row(judge_scores="[]"), "judge_scores must be a JSON object"),
     (TASKS, task_row(task_type="chained"), "task_type 'chained'"),
     (TASKS, task_row(actions=[{"name": "book_hotel", "arguments": "{}"}]), "not in tools"),
     (TASKS, task_row(actions=[{"name": "get_weather", "arguments": "city=Paris"}]), "not valid JSON"),

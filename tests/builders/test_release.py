@@ -21,8 +21,7 @@ def write_preset(tmp_path: Path, source: Path, **overrides) -> Path:
         "datasets": {
             "toolmind": {"pretty_name": "ToolMind test", "license": "apache-2.0",
                          "configs": {"functions": {"source": "openapi", "max_per_provider": 3}}},
-            "itc": {"configs": {"apis": {"source": "openapi", "max_per_provider": 3, "test_fraction": 0.3}}},
-        },
+        },  # ITC needs an LLM: its release is tested against the loopback server in tests/itc/test_release.py
     }
     preset.update(overrides)
     path = tmp_path / "preset.yaml"
@@ -73,19 +72,6 @@ def test_release_writes_hub_layout_that_datasets_and_polars_read(tmp_path, opena
     params = json.loads(ds[0]["parameters"])
     assert params["type"] == "object"
 
-    itc_folder = tmp_path / "out" / "itc" / "v0.1.0"
-    itc = json.loads((itc_folder / "manifest.json").read_text())
-    train = pl.read_parquet(itc_folder / "data" / "apis" / "train-*.parquet")
-    test = pl.read_parquet(itc_folder / "data" / "apis" / "test-*.parquet")
-    # the API split is published as splits, each API on one side, with no split column left behind
-    assert itc["rows"]["apis"] == {"train": train.height, "test": test.height}
-    assert train.height + test.height == 3 and test.height >= 1 and "split" not in train.columns
-    assert not set(train["api"]) & set(test["api"])
-    itc_meta = yaml.safe_load((itc_folder / "README.md").read_text().split("---\n")[1])
-    assert [f["split"] for f in itc_meta["configs"][0]["data_files"]] == ["train", "test"]
-    splits = load_dataset(str(itc_folder), "apis", cache_dir=str(tmp_path / "hf"))
-    assert {s: d.num_rows for s, d in splits.items()} == itc["rows"]["apis"]
-
 
 def test_same_preset_gives_byte_identical_release(tmp_path, openapi_tarball, capsys):
     preset = write_preset(tmp_path, openapi_tarball)
@@ -117,10 +103,13 @@ def test_different_content_under_existing_version_is_refused(tmp_path, openapi_t
     ({"datasets": {"toolmind": {"configs": {"graphs": {}}}}}, "unknown config"),
     ({"datasets": {"nope": {"configs": {"x": {}}}}}, "has no builder"),
     ({"datasets": {"toolmind": {"configs": {"functions": {"source": "missing"}}}}}, "uses source 'missing'"),
-    ({"datasets": {"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": 1.5}}}}},
-     "test_fraction: 1.5 must be in [0, 1)"),
-    ({"datasets": {"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": "abc"}}}}},
-     "test_fraction: 'abc' is not a number"),
+    ({"datasets": {"itc": {"configs": {"default": {"source": "openapi", "test_fraction": 1.5}}}}},
+     "itc test_fraction: 1.5 must be a number in [0, 1)"),
+    ({"datasets": {"itc": {"configs": {"default": {"source": "openapi", "test_fraction": "abc"}}}}},
+     "itc test_fraction: 'abc' must be a number"),
+    ({"datasets": {"itc": {"configs": {"default": {"judges": ["scorer", "scorer_x"]}}}}}, "unknown LLM role 'scorer_x'"),
+    ({"datasets": {"itc": {"configs": {"default": {"counts": {"single": 1}}, "apis": {"counts": {"single": 2}}}}}},
+     "both configs come from one pipeline run"),
     ({"datasets": {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": 0}}}}},
      "max_per_provider: 0 must be at least 1"),
     ({"datasets": {"toolmind": {"configs": {"functions": {"source": "openapi", "max_per_provider": "x"}}}}},
@@ -197,14 +186,11 @@ def test_release_push_and_load_back_by_name_and_version_tag(tmp_path, openapi_ta
         "latest": {"path": "org/toolmind", "split": "train"},
         "v1": {"path": "org/toolmind", "name": "functions", "split": "train", "revision": "v0.1.0"},
         "v2": {"path": "org/toolmind", "name": "functions", "split": "train", "revision": "v0.2.0"},
-        "itc": {"path": "org/itc", "name": "apis", "split": "train", "revision": "v0.1.0", "streaming": True},
     })
     assert rows["v1"] == built_v1.to_dicts()
     assert rows["v2"] == rows["latest"] == built_v2.to_dicts()
-    itc_built = pl.read_parquet(tmp_path / "out" / "itc" / "v0.1.0" / "data" / "apis" / "train-*.parquet")
-    assert rows["itc"] == itc_built.to_dicts()
     # the card names the repo it was pushed to, not the preset's placeholder
-    for name in ("toolmind", "itc"):
+    for name in ("toolmind",):
         card = (tmp_path / "out" / name / "v0.1.0" / "README.md").read_text()
         assert f'load_dataset("org/{name}"' in card and "<org>" not in card
     assert local_hub.unhandled == []
@@ -216,7 +202,7 @@ def test_release_push_and_load_back_by_name_and_version_tag(tmp_path, openapi_ta
 
 def test_published_files_name_no_path_of_the_building_machine(tmp_path, openapi_tarball):
     assert main(["--preset", str(write_preset(tmp_path, openapi_tarball))]) == 0
-    for folder in (tmp_path / "out" / "toolmind" / "v0.1.0", tmp_path / "out" / "itc" / "v0.1.0"):
+    for folder in (tmp_path / "out" / "toolmind" / "v0.1.0",):
         for rel, data in release_files(folder).items():
             assert str(tmp_path).encode() not in data, rel
     manifest = json.loads((tmp_path / "out" / "toolmind" / "v0.1.0" / "manifest.json").read_text())
@@ -229,7 +215,10 @@ def test_bad_push_target_fails_before_building(tmp_path, openapi_tarball, capsys
                  "--push", "bad repo name!"]) == 2
     assert "is not a Hub repo id" in error_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
-    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball)), "--push", "org/toolmind"]) == 2
+    both = {"toolmind": {"configs": {"functions": {"source": "openapi"}}}, "itc": {"configs": {"default": {}}}}
+    llm = {"endpoints": {"x": {"base_url": "http://127.0.0.1:9/v1"}}, "roles": {"default": {"endpoint": "x"}}}
+    assert main(["--preset", str(write_preset(tmp_path, openapi_tarball, datasets=both, llm=llm)),
+                 "--push", "org/toolmind"]) == 2
     assert "2 datasets are selected" in error_line(capsys.readouterr().err)
 
 
@@ -258,8 +247,9 @@ def test_same_data_built_by_changed_code_needs_no_version_bump(tmp_path, openapi
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"itc": {"configs": {"apis": {"source": "openapi", "max_per_providr": 3}}}}, "unknown option 'max_per_providr'"),
-    ({"itc": {"configs": {"apis": {"source": "openapi", "test_fraction": 2}}}}, "test_fraction: 2.0 must be in"),
+    ({"itc": {"configs": {"apis": {"source": "openapi", "pool": {"max_per_providr": 3}}}}},
+     "unknown option 'max_per_providr'"),
+    ({"itc": {"configs": {"default": {"source": "openapi", "test_fraction": 2}}}}, "itc test_fraction: 2 must be"),
     ({"itc": {"configs": {"tasks": {}}}}, "unknown config"),
     ({"zzz": {"configs": {"x": {}}}}, "dataset 'zzz' has no builder"),
 ])
@@ -280,15 +270,12 @@ def test_the_whole_preset_is_checked_before_any_build(tmp_path, openapi_tarball,
 def test_cards_describe_only_what_the_release_contains(tmp_path, openapi_tarball):
     assert main(["--preset", str(write_preset(tmp_path, openapi_tarball))]) == 0
     toolmind = (tmp_path / "out" / "toolmind" / "v0.1.0" / "README.md").read_text()
-    itc = (tmp_path / "out" / "itc" / "v0.1.0" / "README.md").read_text()
-    # the schema table renders from the contract, column by column
-    from builders.contract import APIS, FUNCTIONS
-    for card, spec in ((toolmind, FUNCTIONS), (itc, APIS)):
-        for name, type_, doc in spec.schema_rows():
-            assert f"| `{name}` | {type_} | {doc} |" in card
+    # the schema table renders from the contract, column by column (the ITC card: tests/itc/test_release.py)
+    from builders.contract import FUNCTIONS
+    for name, type_, doc in FUNCTIONS.schema_rows():
+        assert f"| `{name}` | {type_} | {doc} |" in toolmind
     for absent in ("`samples`", "`trajectories`", "`default`", "tool-call `arguments`", "`tools`"):
-        assert absent not in toolmind and absent not in itc, absent
-    assert "`train` (" in itc and "`test` (" in itc
+        assert absent not in toolmind, absent
 
 
 def test_ci_fails_a_test_whose_optional_dependency_is_missing(tmp_path):
