@@ -33,7 +33,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 import builders
 from builders.context import BuildContext
@@ -46,8 +45,7 @@ from builders.runtime import write_rejects
 from builders.schema import SchemaError
 from builders.sources.openapi_directory import SourceError
 from builders.validate import ValidationError, validate_config
-from cards.card import front_matter, render_card
-from cards.stats import config_stats
+from cards.card import check_card, front_matter, previous_manifest, write_card
 
 logger = logging.getLogger("builders.release")
 
@@ -159,15 +157,10 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
     meta = front_matter(configs={c: list(s) for c, s in tables.items()}, default_config="default" if "default" in tables else next(iter(tables)),
                         license=dcfg.license, languages=dcfg.languages, task_categories=module.TASK_CATEGORIES,
                         tags=module.TAGS, pretty_name=dcfg.pretty_name, total_rows=total)
-    card = render_card(
-        f"{name}.md.j2", meta, description=dcfg.description.strip(), version=preset.version,
-        repo_id=repo_id or dcfg.repo_id, package_version=f"{builders.__version__} (code {digest[:12]})",
-        preset_name=preset.name, seed=preset.seed, sources=sources, models=models, rejects=ctx.rejects.counts(), rejects_total=len(ctx.rejects),
-        stats={c: config_stats(s) for c, s in tables.items()},
-        contracts={c: contract(name, c) for c in tables},
-        preset_yaml=yaml.safe_dump(recorded(preset), sort_keys=False, allow_unicode=True), manifest=manifest)
-    (folder / "README.md").write_text(card, encoding="utf-8")
-    files["README.md"] = {}
+    previous = previous_manifest(previous_release(folder.parent, name, preset.version))
+    for rel in write_card(folder, manifest, meta=meta, description=dcfg.description.strip(),
+                          repo_id=repo_id or dcfg.repo_id or f"<org>/{name}", previous=previous):
+        files[rel] = {}
 
     for rel, entry in files.items():
         path = folder / rel
@@ -175,7 +168,18 @@ def write_release(ctx: BuildContext, name: str, tables: dict[str, dict[str, pa.T
     manifest["files"] = dict(sorted(files.items()))
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
                                           encoding="utf-8")
+    check_card(folder)  # the card's snippet runs and its numbers agree with the data, or nothing is released
     return manifest
+
+
+def previous_release(dataset_dir: Path, name: str, version: str) -> Path | None:
+    """The newest release of ``name`` below ``version`` next to this one: what the changelog compares with."""
+    def key(v: str) -> tuple:
+        return tuple(int(p) if p.isdigit() else 0 for p in v.split("-")[0].split("."))
+
+    older = [p for p in dataset_dir.glob("v*") if p.is_dir() and (p / "manifest.json").is_file()
+             and key(p.name[1:]) < key(version)]
+    return max(older, key=lambda p: key(p.name[1:])) if older else None
 
 
 def model_names(preset: Preset) -> dict[str, str]:
@@ -187,13 +191,14 @@ def model_names(preset: Preset) -> dict[str, str]:
 # what a release's content is: its data files and what the manifest says built them, but not the code
 # digest or package version (a comment edit changes those) nor the card, which renders from the rest
 _RUN_DEPENDENT = ("code_sha256", "package_version", "files")
-_DERIVED_FILES = ("README.md",)
+_DERIVED_FILES = ("README.md",)  # and plots/*.png: rendered from the data
 
 
 def content_of(folder: Path) -> dict:
     """The part of a release that must match for two builds to be the same version."""
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    return {"files": {k: v["sha256"] for k, v in manifest["files"].items() if k not in _DERIVED_FILES},
+    return {"files": {k: v["sha256"] for k, v in manifest["files"].items()
+                      if k not in _DERIVED_FILES and not k.startswith("plots/")},
             **{k: v for k, v in manifest.items() if k not in _RUN_DEPENDENT}}
 
 
@@ -204,8 +209,11 @@ def same_content(a: Path, b: Path) -> bool:
 def refresh_card(final: Path, staging: Path) -> bool:
     """Same data, new card or code: take the new README and manifest in place; True when any changed."""
     changed = False
-    for rel in ("README.md", "manifest.json"):
-        if (final / rel).read_bytes() != (staging / rel).read_bytes():
+    rels = ["README.md", *sorted(p.relative_to(staging).as_posix() for p in (staging / "plots").glob("*.png")),
+            "manifest.json"]  # the manifest last: it names the others' hashes
+    for rel in rels:
+        if not (final / rel).is_file() or (final / rel).read_bytes() != (staging / rel).read_bytes():
+            (final / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / rel, final / rel)
             changed = True
     return changed
