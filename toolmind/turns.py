@@ -23,7 +23,7 @@ TRAJECTORY_COLUMNS = ("id", "messages", "tools", "intent", "function_chain", "tu
 SAMPLE_COLUMNS = ("id", "prompt", "completion", "tools", "trajectory_id", "turn_index", "source", "generator",
                   "turn_verdict", "trajectory_verdict")
 _PROVENANCE = ("chain_id", "chain_seed", "edge_scores", "end_reason", "ignored_first_turn_stops", "output_problems",
-               "models", "prompt_versions", "license")
+               "models", "prompt_versions", "license", "source_id")
 _ID_LENGTH = 16  # as builders.schema.content_hash
 
 
