@@ -224,11 +224,11 @@ def test_sft_trainer_takes_the_augmented_samples_as_published(record, tiny_model
     data = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "*.parquet"), split="train")
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     torch.manual_seed(0)
+    args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=1, bf16=False, max_length=None,
+                     per_device_train_batch_size=2, report_to="none", save_strategy="no", logging_steps=1)
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), processing_class=tok,
-                         train_dataset=data, args=SFTConfig(output_dir=str(tmp_path / "out"), max_steps=1, bf16=False,
-                                                            per_device_train_batch_size=2, report_to="none",
-                                                            save_strategy="no", logging_steps=1))
-    assert len(trainer.train_dataset) == len(out["samples"])
+                         train_dataset=data, args=args)
+    assert len(trainer.train_dataset) == len(out["samples"])  # max_length=None: TRL drops a fully truncated anchor
     for row in trainer.train_dataset:
         assert any(label != -100 for label in row["labels"])  # the anchor is trained
     assert math.isfinite(trainer.train().training_loss)
