@@ -5,24 +5,32 @@ trainer masks failed turns instead of re-reading the prefix once per turn. ``sam
 per kept assistant turn in TRL's conversational prompt-completion shape (``SFTTrainer`` trains
 on the anchor only). Earlier assistant turns lose their reasoning in a sample's prompt: a model
 at inference time never sees its own past reasoning either.
+
+Both shapes serve synthesized and open-source (``toolmind.augment``) trajectories alike; ``source``
+says which. :func:`published_trajectory` and :func:`published_sample` give the columns that
+``builders.contract`` declares for the two configs.
 """
 
 from __future__ import annotations
 
-from builders.schema import content_hash
+import hashlib
+
+from builders.schema import canonical_json
 
 SOURCE = "toolmind"
 TRAJECTORY_COLUMNS = ("id", "messages", "tools", "intent", "function_chain", "turn_verdicts",
-                      "trajectory_verdict", "provenance")
+                      "trajectory_verdict", "source", "provenance")
 SAMPLE_COLUMNS = ("id", "prompt", "completion", "tools", "trajectory_id", "turn_index", "source", "generator",
                   "turn_verdict", "trajectory_verdict")
 _PROVENANCE = ("chain_id", "chain_seed", "edge_scores", "end_reason", "ignored_first_turn_stops", "output_problems",
-               "models", "prompt_versions")
+               "models", "prompt_versions", "license", "source_id")
+_ID_LENGTH = 16  # as builders.schema.content_hash
 
 
 def trajectory_row(filtered: dict) -> dict:
-    """A filtered simulation row as a ``trajectories`` row (column order as published)."""
-    row = {key: filtered[key] for key in TRAJECTORY_COLUMNS if key != "provenance"}
+    """A filtered simulation (or converted open-source) row as a ``trajectories`` row (column order as published)."""
+    row = {key: filtered[key] for key in TRAJECTORY_COLUMNS if key not in ("source", "provenance")}
+    row["source"] = filtered.get("source") or SOURCE
     row["provenance"] = {key: filtered.get(key) for key in _PROVENANCE}
     n_assistant = sum(m["role"] == "assistant" for m in row["messages"])
     if len(row["turn_verdicts"]) != n_assistant:
@@ -35,20 +43,72 @@ def _without_reasoning(message: dict) -> dict:
     return {**message, "reasoning_content": None} if message["role"] == "assistant" else message
 
 
+def _encoded(value) -> bytes:
+    """The bytes ``content_hash`` hashes for a value (canonical JSON, UTF-8 with surrogates passed)."""
+    return canonical_json(value).encode("utf-8", "surrogatepass")
+
+
 def split_samples(row: dict) -> list[dict]:
-    """One ``samples`` row per kept assistant turn of a ``trajectories`` row."""
-    messages = row["messages"]
+    """One ``samples`` row per kept assistant turn of a ``trajectories`` row.
+
+    A sample's ``id`` is ``content_hash({"prompt", "completion", "tools"})``. Encoding that dict
+    anew for every turn re-encodes the whole prefix and the tools once per turn (quadratic, and
+    the slowest part of the split); here every message and the tools are encoded once and the
+    canonical JSON of each sample is hashed from those pieces, giving the same bytes and ids.
+    """
+    messages, tools = row["messages"], row["tools"]
+    prompt_form = [_without_reasoning(m) for m in messages]
+    encoded = [_encoded(m) for m in prompt_form]
+    tail = b'],"tools":' + _encoded(tools) + b"}"
+    generator = row["provenance"]["models"].get("assistant")
+    source = row.get("source") or SOURCE
     anchors = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     out = []
     for turn_index, (i, verdict) in enumerate(zip(anchors, row["turn_verdicts"])):
         if not verdict["keep"]:
             continue
-        prompt = [_without_reasoning(m) for m in messages[:i]]
         completion = [messages[i]]
+        digest = hashlib.sha256(b'{"completion":[')
+        digest.update(_encoded(messages[i]))  # the anchor keeps its reasoning
+        digest.update(b'],"prompt":[')
+        digest.update(b",".join(encoded[:i]))
+        digest.update(tail)
         out.append({
-            "id": content_hash({"prompt": prompt, "completion": completion, "tools": row["tools"]}),
-            "prompt": prompt, "completion": completion, "tools": row["tools"], "trajectory_id": row["id"],
-            "turn_index": turn_index, "source": SOURCE, "generator": row["provenance"]["models"].get("assistant"),
+            "id": digest.hexdigest()[:_ID_LENGTH],
+            "prompt": prompt_form[:i], "completion": completion, "tools": tools, "trajectory_id": row["id"],
+            "turn_index": turn_index, "source": source, "generator": generator,
             "turn_verdict": verdict, "trajectory_verdict": row["trajectory_verdict"],
         })
     return out
+
+
+_VERDICT_KEYS = ("keep", "error", "rule", "judge", "reason")
+
+
+def _verdict(verdict: dict) -> dict:
+    out = {key: verdict.get(key) for key in _VERDICT_KEYS}
+    out["judge"] = None if out["judge"] is None else float(out["judge"])
+    return out
+
+
+def _score(trajectory_verdict: dict | None) -> float | None:
+    judge = (trajectory_verdict or {}).get("judge")
+    return None if judge is None else float(judge)
+
+
+def published_trajectory(row: dict) -> dict:
+    """A ``trajectories`` row in the columns ``builders.contract`` declares (intent as JSON text)."""
+    intent = row["intent"]
+    return {"id": row["id"], "messages": row["messages"], "tools": row["tools"],
+            "intent": intent if intent is None or isinstance(intent, str) else canonical_json(intent),
+            "function_chain": row["function_chain"], "turn_verdicts": [_verdict(v) for v in row["turn_verdicts"]],
+            "source": row["source"], "generator": (row["provenance"].get("models") or {}).get("assistant"),
+            "trajectory_score": _score(row["trajectory_verdict"])}
+
+
+def published_sample(sample: dict) -> dict:
+    """A ``samples`` row in the columns ``builders.contract`` declares."""
+    return {"id": sample["id"], "trajectory_id": sample["trajectory_id"], "turn_index": sample["turn_index"],
+            "prompt": sample["prompt"], "completion": sample["completion"], "tools": sample["tools"],
+            "source": sample["source"], "generator": sample["generator"], "verdict": _verdict(sample["turn_verdict"]),
+            "trajectory_score": _score(sample["trajectory_verdict"])}
