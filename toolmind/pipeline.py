@@ -137,9 +137,9 @@ class ToolMindBuild:
                         seed=self.seed, llm=self.ctx.llm_config if roles else None, shards=self.shards,
                         executor=self.executor, caps=caps, source_columns=source_columns, progress=False)
 
-    def check(self) -> None:
-        """Every stage assembled over no items (columns, roles known to the llm config, caps, shards, executor),
-        so a bad preset fails in one line before any request."""
+    def check(self, until: str = "samples") -> None:
+        """Every stage up to ``until`` assembled over no items (columns, roles known to the llm config, caps,
+        shards, executor), so a bad preset fails in one line before any request."""
         unknown = sorted(set(self.caps) - {r for c in STAGES for r in stage_roles(c)})
         if unknown:
             raise ConfigError(f"toolmind option caps.{unknown[0]}", "is not a role the ToolMind steps call",
@@ -154,7 +154,8 @@ class ToolMindBuild:
                              [steps.Intents(), steps.Simulation(self.simulation_settings([])),
                               steps.Judges(self.filters), steps.TrajectoryRows()]),
             "samples": (("messages", "turn_verdicts"), [steps.TurnSplit()])}
-        for config, (columns, step_list) in stand_in.items():
+        for config in STAGES[: STAGES.index(until) + 1]:
+            columns, step_list = stand_in[config]
             self.pipeline(config, [], step_list, columns).check()
 
     # ------------------------------------------------------------ running one pipeline

@@ -102,7 +102,7 @@ def roles(ctx: BuildContext) -> list[str]:
 def check(ctx: BuildContext, cfg: dict, where: str) -> None:
     """Every option, stage, role, cap and the pool's source, before any build."""
     options = run_options(ctx)
-    _build(ctx).check()
+    _build(ctx).check(last_stage(ctx))
     pool = options.get("pool") or {}
     ctx.check_pool(pool.get("source", "openapi"), f"{where} pool",
                    {k: pool[k] for k in ("max_per_provider", "max_functions", "providers") if k in pool})
