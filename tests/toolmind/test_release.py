@@ -183,7 +183,7 @@ def test_failed_turns_are_masked_in_trajectories_and_never_anchors_of_samples(bu
     assert samples.num_rows == kept
 
 
-from tests.training.conftest import tiny_model_dir  # noqa: E402,F401  (the offline tiny model)
+from tests.training.conftest import smollm2_tokenizer_dir, tiny_model_dir  # noqa: E402,F401  (offline tiny model)
 
 
 @pytest.mark.slow
