@@ -27,6 +27,8 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_TOOL_NAME = 64
 _NOT_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
 TASK_TYPES = ("single", "repeated", "parallel", "nested")
+# complete: nothing was missing; completed: the LLM filled the gaps; over_budget: gaps left (past the request budget)
+COMPLETION_STATES = ("complete", "completed", "over_budget")
 
 # --- shared feature types: every config that holds messages uses exactly these ---------------------
 
@@ -39,6 +41,15 @@ MESSAGES = List(MESSAGE)
 VERDICT = {"keep": Value("bool"), "error": Value("bool"), "rule": Value("string"), "judge": Value("float64"),
            "reason": Value("string")}
 ACTION = {"name": Value("string"), "arguments": Value("string")}
+# the trajectory-level filter: keep = published; passed = the user agent stopped and the judge said 1
+TRAJECTORY_VERDICT = {"keep": Value("bool"), "passed": Value("bool"), "completed": Value("bool"),
+                      "judge": Value("float64"), "reason": Value("string")}
+INTENT = {"task_instruction": Value("string"), "tool_usage": Value("string"), "domains": List(Value("string"))}
+EDGE_SCORE = {"field_transitivity": Value("float64"), "intent_coherence": Value("float64"),
+              "similarity": Value("float64")}
+PROVENANCE = {"chain_id": Value("string"), "chain_seed": Value("int64"), "edge_scores": List(EDGE_SCORE),
+              "end_reason": Value("string"), "ignored_first_turn_stops": Value("int32"),
+              "output_problems": Value("string"), "models": Value("string"), "prompt_versions": Value("string")}
 
 
 @dataclass(frozen=True)
@@ -211,7 +222,12 @@ def _conversation(messages: list[dict], tools: list[Function], item: str) -> Con
 def check_function_row(row: dict, item: str) -> None:
     item = f"{item} ({row.get('name')!r})"
     check_tool_name(row["name"], item)
-    _required(row, ("original_name", "api", "provider", "method", "path", "source"), item)
+    _required(row, ("id", "original_name", "source", "completion"), item)
+    if row["completion"] not in COMPLETION_STATES:
+        raise SchemaError(item, f"completion {row['completion']!r} is unknown", f"use one of {', '.join(COMPLETION_STATES)}")
+    if row["source"] not in (row["sources"] or []):
+        raise SchemaError(item, f"source {row['source']!r} is not among sources {row['sources']}",
+                          "list every source the function was merged from, its first source included")
     try:
         Function(name=row["name"], description=row["description"] or "",
                  parameters=_json(row["parameters"], item, "parameters"),
@@ -250,6 +266,30 @@ def check_trajectory_row(row: dict, item: str) -> None:
     if unknown:
         raise SchemaError(f"{item} function_chain", f"names {unknown[:3]} not among the tools",
                           "list only functions declared in tools")
+
+
+def check_edge_row(row: dict, item: str) -> None:
+    item = f"{item} ({row.get('source')!r} -> {row.get('target')!r})"
+    check_tool_name(row["source"], item)
+    check_tool_name(row["target"], item)
+    if row["source"] == row["target"]:
+        raise SchemaError(item, "is a self-loop", "drop edges from a function to itself")
+    if row["similarity"] is None or not -1.0 <= row["similarity"] <= 1.0:
+        raise SchemaError(item, f"similarity {row['similarity']!r} is not a cosine", "store the max cosine in [-1, 1]")
+    if row["validated"] and row["validation_error"] is None and None in (row["field_transitivity"],
+                                                                       row["intent_coherence"]):
+        raise SchemaError(item, "is validated but has no scores", "store both validator scores (0-9)")
+
+
+def check_chain_row(row: dict, item: str) -> None:
+    _required(row, ("id",), item)
+    names = row["functions"] or []
+    for name in names:
+        check_tool_name(name, f"{item} functions")
+    if row["length"] != len(names) or not names:
+        raise SchemaError(item, f"length {row['length']} but {len(names)} functions", "store the walk's length")
+    if len(set(names)) != len(names):
+        raise SchemaError(item, f"visits a function twice ({names})", "walks never revisit a function")
 
 
 def check_api_row(row: dict, item: str) -> None:
@@ -293,50 +333,80 @@ def check_task_row(row: dict, item: str) -> None:
 _S = Value("string")
 
 FUNCTIONS = ConfigContract("toolmind", "functions",
-    "the standardised function pool: one OpenAI tool per row, with its output schema when the API declares one",
-    (Column("name", _S, "tool name, OpenAI-valid (^[a-zA-Z0-9_-]{1,64}$), unique"),
+    "the standardised function pool: one OpenAI tool per row, with its output schema when the API declares one "
+    "or the LLM completed it",
+    (Column("id", _S, "content hash of the function as pooled (name and schemas, before completion)"),
+     Column("name", _S, "tool name, OpenAI-valid (^[a-zA-Z0-9_-]{1,64}$), unique"),
      Column("original_name", _S, "the operation's name in its source (may hold dots)"),
      Column("description", _S, "what the function does"),
      Column("parameters", _S, "JSON schema of the arguments (JSON string)"),
      Column("outputs", _S, "JSON schema of the response, or null when the API declares none (JSON string)"),
-     Column("api", _S, "provider[:service] the operation belongs to"),
-     Column("provider", _S, "API provider (domain)"),
+     Column("api", _S, "provider[:service] the operation belongs to, or null outside OpenAPI"),
+     Column("provider", _S, "API provider (domain), or null outside OpenAPI"),
      Column("service", _S, "service within the provider, or null"),
      Column("category", _S, "APIs.guru category"),
      Column("country", _S, "ISO country code from the provider's TLD, or null when global"),
-     Column("method", _S, "HTTP method"),
-     Column("path", _S, "HTTP path template"),
+     Column("method", _S, "HTTP method, or null outside OpenAPI"),
+     Column("path", _S, "HTTP path template, or null outside OpenAPI"),
      Column("spec_version", _S, "version of the API spec"),
      Column("openapi_version", _S, "OpenAPI version of the spec"),
-     Column("source", _S, "source package and version")),
-    check_function_row, unique=("name",))
+     Column("source", _S, "source package and version"),
+     Column("sources", List(_S), "every source the function was merged from (deduplicated by name and schema)"),
+     Column("inferred", List(_S), "fields the LLM completed (e.g. outputs, parameters.city.description)"),
+     Column("completion", _S, "complete (nothing missing), completed (by the LLM) or over_budget (gaps left)")),
+    check_function_row, unique=("name", "id"))
 
 SAMPLES = ConfigContract("toolmind", "samples",
     "one row per kept assistant turn in TRL's conversational prompt-completion shape",
     (Column("id", _S, "content hash of the row"),
-     Column("trajectory_id", _S, "id of the trajectory the turn comes from"),
-     Column("turn_index", Value("int32"), "index of the anchor message in the trajectory"),
      Column("prompt", MESSAGES, "every message before the anchor turn (earlier reasoning dropped)"),
      Column("completion", MESSAGES, "[the anchor assistant message]"),
      Column("tools", _S, "OpenAI tools available (JSON string)"),
+     Column("trajectory_id", _S, "id of the trajectory the turn comes from"),
+     Column("turn_index", Value("int32"), "which assistant turn of the trajectory the anchor is (0-based)"),
      Column("source", _S, "where the trajectory comes from (simulation or an open-source set)"),
      Column("generator", _S, "model that wrote the anchor turn"),
-     Column("verdict", VERDICT, "turn-level filter result of the anchor turn"),
-     Column("trajectory_score", Value("float64"), "trajectory-level judge score, or null")),
+     Column("turn_verdict", VERDICT, "turn-level filter result of the anchor: rule, judge score (0/1), reason"),
+     Column("trajectory_verdict", TRAJECTORY_VERDICT, "trajectory-level filter result of its trajectory")),
     check_sample_row, unique=("id",))
 
 TRAJECTORIES = ConfigContract("toolmind", "trajectories",
     "one row per kept trajectory, with one verdict per assistant turn so bad turns can be masked in place",
     (Column("id", _S, "content hash of the trajectory"),
      Column("messages", MESSAGES, "the whole conversation"),
-     Column("tools", _S, "OpenAI tools available (JSON string)"),
-     Column("intent", _S, "the user intent the conversation was simulated from"),
+     Column("tools", _S, "OpenAI tools available: the chain's functions and distractors (JSON string)"),
+     Column("intent", INTENT, "the intent the user agent pursued: task instruction, tool usage, domains"),
      Column("function_chain", List(_S), "the sampled function chain, by tool name"),
-     Column("turn_verdicts", List(VERDICT), "one verdict per assistant message, in order"),
+     Column("turn_verdicts", List(VERDICT), "one verdict per assistant message, in order (keep false: no loss)"),
+     Column("trajectory_verdict", TRAJECTORY_VERDICT, "trajectory-level filter: user stop, judge (0/1), reason"),
      Column("source", _S, "where the trajectory comes from"),
      Column("generator", _S, "model that played the assistant"),
-     Column("trajectory_score", Value("float64"), "trajectory-level judge score, or null")),
+     Column("provenance", PROVENANCE, "chain id and seed, edge scores along the chain, end reason, ignored "
+                                      "first-turn stops, tool output problems, models and prompt versions per role "
+                                      "(the last three as JSON)")),
     check_trajectory_row, unique=("id",))
+
+GRAPH = ConfigContract("toolmind", "graph",
+    "the function graph's candidate edges: output-to-input parameter similarity and the LLM validator's scores",
+    (Column("source", _S, "function whose output feeds the target (tool name, as in functions)"),
+     Column("target", _S, "function whose input takes the source's output"),
+     Column("similarity", Value("float64"), "max cosine between an output parameter of source and an input of target"),
+     Column("field_transitivity", Value("int32"), "validator score 0-9: the output can fill the input, or null"),
+     Column("intent_coherence", Value("int32"), "validator score 0-9: a user would call them in this order, or null"),
+     Column("validated", Value("bool"), "the edge was within the validation budget and sent to the validator"),
+     Column("kept", Value("bool"), "the walks may use the edge (passed validation, or kept unvalidated by preset)"),
+     Column("validation_error", _S, "why the validator's reply was unusable, or null")),
+    check_edge_row)
+
+CHAINS = ConfigContract("toolmind", "chains",
+    "the function chains: seeded random walks along kept graph edges, each the plan of one trajectory",
+    (Column("id", _S, "content hash of the chain"),
+     Column("functions", List(_S), "the walk's functions in order, by tool name"),
+     Column("length", Value("int32"), "functions in the walk"),
+     Column("target_length", Value("int32"), "the length drawn for the walk (it may stop short, not below the minimum)"),
+     Column("seed", Value("int64"), "the walks' seed (each attempt draws from seed, 'walks', attempt)"),
+     Column("attempt", Value("int64"), "the attempt number that produced the walk")),
+    check_chain_row, unique=("id",))
 
 APIS = ConfigContract("itc", "apis",
     "the API catalog in the ITC format (seed 003, Appendix A.1), one row per tool, in the split its tasks went to "
@@ -377,7 +447,7 @@ TASKS = ConfigContract("itc", "default",
     check_task_row, unique=("id",))
 
 CONTRACTS: dict[tuple[str, str], ConfigContract] = {
-    (c.dataset, c.config): c for c in (FUNCTIONS, SAMPLES, TRAJECTORIES, APIS, TASKS)}
+    (c.dataset, c.config): c for c in (FUNCTIONS, GRAPH, CHAINS, SAMPLES, TRAJECTORIES, APIS, TASKS)}
 
 
 def contract(dataset: str, config: str) -> ConfigContract:

