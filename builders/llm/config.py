@@ -58,12 +58,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from builders.schema import SchemaError
+from builders.errors import ConfigError
+from builders.preset import choice, field_names, mapping as settings, number, read_yaml, typed
 
 # every role a step may ask for, with what it does (the module docstring explains them)
 ROLES: dict[str, str] = {
@@ -96,6 +97,10 @@ _SECRET_PARAM_RE = re.compile(r"key|token|secret|password|sig", re.I)
 _KEY_HINT = "put the secret in an environment variable and name it with api_key_env (or headers_env for a header)"
 
 
+class LLMConfigError(ConfigError):
+    """An ``llm:`` setting that cannot work, or a credential variable that is not set."""
+
+
 class UnknownRoleError(ValueError):
     """Code asked for a role outside ``ROLES``: a programming error, not a preset problem."""
 
@@ -109,52 +114,19 @@ def check_role_name(name: Any, known: Iterable[str] = ROLES) -> str:
     return name
 
 
-def _check_keys(item: str, mapping: Any, cls: type, forbidden: dict[str, str] | None = None) -> dict:
-    if mapping is None:
-        return {}
-    if not isinstance(mapping, dict):
-        raise SchemaError(item, f"must be a mapping, got {type(mapping).__name__}",
-                          f"write it as {{key: value}} with keys from {sorted(_field_names(cls))}")
-    for key in mapping:
-        if forbidden and key in forbidden:
-            raise SchemaError(f"{item}.{key}", "is not allowed in a preset", forbidden[key])
-        if key not in _field_names(cls):
-            raise SchemaError(f"{item}.{key}", "unknown key",
-                              f"use one of {', '.join(sorted(_field_names(cls)))}")
-    return dict(mapping)
+def _text(value: Any, item: str, expect: str) -> str:
+    """A non-empty string (model names, variable names, paths)."""
+    if not typed(value, str, item, expect, LLMConfigError).strip():
+        raise LLMConfigError(item, "is empty", f"write {expect}")
+    return value
 
 
-def _field_names(cls: type) -> set[str]:
-    """The keys a preset may set: the dataclass fields, less those the code fills in."""
-    return {f.name for f in fields(cls) if f.name != "name" and f.metadata.get("preset", True)}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive(item: str, value: Any, kind: type = int) -> None:
-    if not (_is_int(value) if kind is int else _is_number(value)) or value <= 0:
-        raise SchemaError(item, f"must be a positive {kind.__name__}, got {value!r}", "fix the number in the preset")
-
-
-def _expect(item: str, value: Any, ok: bool, what: str) -> None:
-    if not ok:
-        raise SchemaError(item, f"must be {what}, got {value!r} ({type(value).__name__})",
-                          f"write {what} in the preset")
-
-
-def _str_mapping(item: str, value: Any, values: str) -> dict[str, str]:
-    """``{name: text}`` with non-empty strings on both sides (null means empty)."""
-    value = {} if value is None else value
-    _expect(item, value, isinstance(value, dict), f"a mapping of header names to {values}")
-    for k, v in value.items():
-        _expect(f"{item}.{k}", v, isinstance(k, str) and k and isinstance(v, str) and v,
-                f"a non-empty string ({values})")
+def _str_mapping(value: Any, item: str, values: str) -> dict[str, str]:
+    """``{header: text}`` with non-empty strings on both sides (null means empty)."""
+    value = settings(value, item, error=LLMConfigError)
+    for key, entry in value.items():
+        _text(key, f"{item}.{key}", "a header name")
+        _text(entry, f"{item}.{key}", f"a non-empty string ({values})")
     return value
 
 
@@ -195,8 +167,8 @@ class EndpointConfig:
     def _env(self, var: str, what: str) -> str:
         value = os.environ.get(var)
         if not value:
-            raise SchemaError(f"llm endpoint {self.name!r}", f"environment variable {var} is not set (it holds {what})",
-                              f"export {var}=<value> before the run")
+            raise LLMConfigError(f"llm endpoint {self.name!r}", f"environment variable {var} is not set (it holds {what})",
+                                 f"export {var}=<value> before the run")
         return value
 
     def api_key(self) -> str:
@@ -211,7 +183,7 @@ class EndpointConfig:
     @classmethod
     def from_mapping(cls, name: str, mapping: Any) -> "EndpointConfig":
         item = f"llm.endpoints.{name}"
-        raw = _check_keys(item, mapping, cls, forbidden={"api_key": _KEY_HINT})
+        raw = settings(mapping, item, field_names(cls), forbidden={"api_key": _KEY_HINT}, error=LLMConfigError)
         cfg = cls(name=name, **raw)
         if cfg.embedded:
             # llama.cpp enforces a JSON schema but not tool_choice, and the default model only calls
@@ -224,49 +196,46 @@ class EndpointConfig:
             _check_url(f"{item}.base_url", cfg.base_url)
             for key in EMBEDDED_KEYS:
                 if key in raw:
-                    raise SchemaError(f"{item}.{key}", "only applies to the embedded server",
-                                      "remove it, or set base_url: null to run the embedded server")
+                    raise LLMConfigError(f"{item}.{key}", "only applies to the embedded server",
+                                         "remove it, or set base_url: null to run the embedded server")
         for key in ("max_concurrency", "max_attempts"):
-            _positive(f"{item}.{key}", getattr(cfg, key))
+            number(getattr(cfg, key), f"{item}.{key}", positive=True, error=LLMConfigError)
         for key in ("timeout", "backoff_base", "backoff_max"):
-            _positive(f"{item}.{key}", getattr(cfg, key), float)
+            number(getattr(cfg, key), f"{item}.{key}", float, positive=True, error=LLMConfigError)
         for key, allowed in (("json_mode", JSON_MODES), ("tool_mode", TOOL_MODES), ("transport", TRANSPORTS)):
-            if getattr(cfg, key) not in allowed:
-                raise SchemaError(f"{item}.{key}", f"unknown value {getattr(cfg, key)!r}", f"use one of {', '.join(allowed)}")
+            choice(getattr(cfg, key), f"{item}.{key}", allowed, LLMConfigError)
         if cfg.api_key_env is not None:
-            _expect(f"{item}.api_key_env", cfg.api_key_env, isinstance(cfg.api_key_env, str) and cfg.api_key_env,
-                    "the name of an environment variable")
+            _text(cfg.api_key_env, f"{item}.api_key_env", "the name of an environment variable")
         for header in cfg.headers if isinstance(cfg.headers, dict) else ():  # before any value is echoed
             if isinstance(header, str) and _SECRET_HEADER_RE.search(header):
-                raise SchemaError(f"{item}.headers.{header}", "looks like a credential, which must not live in a preset",
-                                  f"use api_key_env for the API key, or headers_env: {{{header}: ENV_VAR}}")
-        cfg.headers = _str_mapping(f"{item}.headers", cfg.headers, "values")
-        cfg.headers_env = _str_mapping(f"{item}.headers_env", cfg.headers_env, "environment variable names")
+                raise LLMConfigError(f"{item}.headers.{header}", "looks like a credential, which must not live in a preset",
+                                     f"use api_key_env for the API key, or headers_env: {{{header}: ENV_VAR}}")
+        cfg.headers = _str_mapping(cfg.headers, f"{item}.headers", "values")
+        cfg.headers_env = _str_mapping(cfg.headers_env, f"{item}.headers_env", "environment variable names")
         return cfg
 
 
 def _check_embedded(item: str, cfg: EndpointConfig) -> None:
     for key in ("parallel", "ctx_per_slot"):
-        _positive(f"{item}.{key}", getattr(cfg, key))
+        number(getattr(cfg, key), f"{item}.{key}", positive=True, error=LLMConfigError)
     for key in ("model_path", "chat_template"):
-        value = getattr(cfg, key)
-        if value is not None:
-            _expect(f"{item}.{key}", value, isinstance(value, str) and value.strip(), "a non-empty string")
+        if getattr(cfg, key) is not None:
+            _text(getattr(cfg, key), f"{item}.{key}", "a non-empty string")
     if cfg.model_path is not None and not Path(cfg.model_path).expanduser().is_file():
-        raise SchemaError(f"{item}.model_path", f"no file at {cfg.model_path!r}",
-                          "give the path of a local .gguf file, or remove the key for the default SmolLM2")
+        raise LLMConfigError(f"{item}.model_path", f"no file at {cfg.model_path!r}",
+                             "give the path of a local .gguf file, or remove the key for the default SmolLM2")
 
 
 def _check_url(item: str, url: Any) -> None:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise SchemaError(item, f"must be an http(s) URL or null, got {url!r}",
-                          "write e.g. http://127.0.0.1:8000/v1, or null for the embedded model")
+        raise LLMConfigError(item, f"must be an http(s) URL or null, got {url!r}",
+                             "write e.g. http://127.0.0.1:8000/v1, or null for the embedded model")
     parts = urlsplit(url)
     if parts.username or parts.password:
-        raise SchemaError(item, "holds credentials (user:password@)", f"remove them from the URL; {_KEY_HINT}")
+        raise LLMConfigError(item, "holds credentials (user:password@)", f"remove them from the URL; {_KEY_HINT}")
     for param, _ in parse_qsl(parts.query, keep_blank_values=True):
         if _SECRET_PARAM_RE.search(param):
-            raise SchemaError(item, f"holds a credential in the query parameter {param!r}", f"remove it; {_KEY_HINT}")
+            raise LLMConfigError(item, f"holds a credential in the query parameter {param!r}", f"remove it; {_KEY_HINT}")
 
 
 @dataclass
@@ -293,23 +262,24 @@ class RoleConfig:
     @classmethod
     def from_mapping(cls, name: str, mapping: Any) -> "RoleConfig":
         item = f"llm.roles.{name}"
-        cfg = cls(name=name, **_check_keys(item, mapping, cls))
-        for key in ("endpoint", "model"):
-            value = getattr(cfg, key)
-            _expect(f"{item}.{key}", value, isinstance(value, str) and value, f"an {key} name" if key == "endpoint"
-                    else "the served model's name")
-        checks = {"temperature": (_is_number, "a number"), "top_p": (_is_number, "a number"),
-                  "presence_penalty": (_is_number, "a number"), "frequency_penalty": (_is_number, "a number"),
-                  "max_tokens": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
-                  "seed": (_is_int, "a whole number"),
-                  "stop": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v)),
-                           "a string or a list of strings"),
-                  "extra_body": (lambda v: isinstance(v, dict), "a mapping of extra request fields"),
-                  "recover_tool_calls": (lambda v: isinstance(v, bool), "true or false")}
-        for key, (ok, what) in checks.items():
-            value = getattr(cfg, key)
-            if value is not None:
-                _expect(f"{item}.{key}", value, ok(value), what)
+        cfg = cls(name=name, **settings(mapping, item, field_names(cls), error=LLMConfigError))
+        _text(cfg.endpoint, f"{item}.endpoint", "an endpoint name")
+        _text(cfg.model, f"{item}.model", "the served model's name")
+        # checked, not converted: an int temperature stays an int, so cache keys stay what they were
+        for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+            if getattr(cfg, key) is not None:
+                typed(getattr(cfg, key), float, f"{item}.{key}", "a number", LLMConfigError)
+        if cfg.max_tokens is not None:
+            number(cfg.max_tokens, f"{item}.max_tokens", positive=True, error=LLMConfigError)
+        if cfg.seed is not None:
+            typed(cfg.seed, int, f"{item}.seed", "a whole number", LLMConfigError)
+        if cfg.stop is not None and not isinstance(typed(cfg.stop, (str, list), f"{item}.stop", "a string or a list "
+                                                         "of strings", LLMConfigError), str):
+            for i, stop in enumerate(cfg.stop):
+                typed(stop, str, f"{item}.stop[{i}]", "a string", LLMConfigError)
+        if cfg.extra_body is not None:
+            typed(cfg.extra_body, dict, f"{item}.extra_body", "a mapping of extra request fields", LLMConfigError)
+        typed(cfg.recover_tool_calls, bool, f"{item}.recover_tool_calls", "true or false", LLMConfigError)
         return cfg
 
 
@@ -319,7 +289,7 @@ class LLMConfig:
     roles: dict[str, RoleConfig] = field(default_factory=dict)
     cache: str | None = ".cache/llm.sqlite"
     # the role names steps may ask for; None means ROLES (set by from_mapping, never by a preset)
-    known_roles: tuple[str, ...] | None = field(default=None, metadata={"preset": False})
+    known_roles: tuple[str, ...] | None = None
 
     @property
     def role_names(self) -> tuple[str, ...]:
@@ -332,11 +302,12 @@ class LLMConfig:
             self.roles["default"] = RoleConfig(name="default", endpoint=next(iter(self.endpoints)))
         for name, role in self.roles.items():
             if role.endpoint not in self.endpoints:
-                raise SchemaError(f"llm.roles.{role.name}.endpoint", f"names endpoint {role.endpoint!r}, which is not defined",
-                                  f"use one of {', '.join(sorted(self.endpoints))} or add it under llm.endpoints")
+                raise LLMConfigError(f"llm.roles.{role.name}.endpoint", f"names endpoint {role.endpoint!r}, which is "
+                                     f"not defined", f"use one of {', '.join(sorted(self.endpoints))} or add it under "
+                                     "llm.endpoints")
             if name not in self.role_names:
-                raise SchemaError(f"llm.roles.{name}", "is not a role any step declares",
-                                  f"use one of {', '.join(self.role_names)}")
+                raise LLMConfigError(f"llm.roles.{name}", "is not a role any step declares",
+                                     f"use one of {', '.join(self.role_names)}")
 
     def role(self, name: str) -> RoleConfig:
         """A step's role, or ``default`` when the preset does not name it (unknown names raise)."""
@@ -349,18 +320,14 @@ class LLMConfig:
     def from_mapping(cls, mapping: Any, roles: Iterable[str] | None = None) -> "LLMConfig":
         """The ``llm:`` mapping of a preset. ``roles``: the role names the run's steps declare
         (``default`` is always one); None keeps ``ROLES``."""
-        raw = _check_keys("llm", mapping, cls)
+        raw = settings(mapping, "llm", field_names(cls, exclude=("known_roles",)), error=LLMConfigError)
         known = None if roles is None else tuple(dict.fromkeys(["default", *roles]))
-        endpoints = raw.get("endpoints") or {}
-        roles = raw.get("roles") or {}
-        for item, value in (("llm.endpoints", endpoints), ("llm.roles", roles)):
-            if not isinstance(value, dict):
-                raise SchemaError(item, f"must be a mapping of names, got {type(value).__name__}",
-                                  "write it as {name: {...}}")
+        endpoints = settings(raw.get("endpoints"), "llm.endpoints", error=LLMConfigError)
+        roles = settings(raw.get("roles"), "llm.roles", error=LLMConfigError)
         cache = raw.get("cache", cls.cache)
         if cache is not None and (not isinstance(cache, (str, Path)) or not str(cache).strip()):
-            raise SchemaError("llm.cache", f"must be a file path or null, got {cache!r}",
-                              "give a path such as .cache/llm.sqlite, or null for no cache")
+            raise LLMConfigError("llm.cache", f"must be a file path or null, got {cache!r}",
+                                 "give a path such as .cache/llm.sqlite, or null for no cache")
         return cls(endpoints={n: EndpointConfig.from_mapping(n, m) for n, m in endpoints.items()},
                    roles={n: RoleConfig.from_mapping(n, m) for n, m in roles.items()},
                    cache=str(cache) if cache is not None else None, known_roles=known)
@@ -368,8 +335,5 @@ class LLMConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, roles: Iterable[str] | None = None) -> "LLMConfig":
         """Read the ``llm:`` mapping of a preset file (or a file that is only that mapping)."""
-        import yaml
-
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+        data = read_yaml(Path(path), f"llm preset {path}", LLMConfigError) or {}
         return cls.from_mapping(data.get("llm", data) if isinstance(data, dict) else data, roles)

@@ -1,7 +1,8 @@
 import pytest
 
 from builders.llm import LLMConfig
-from builders.schema import SchemaError
+from builders.errors import ConfigError
+from builders.llm.config import LLMConfigError
 
 
 def test_preset_shape_parses_roles_endpoints_and_defaults(tmp_path):
@@ -53,7 +54,7 @@ def endpoint(**fields):
     (role(max_tokens=12.5), "llm.roles.turn_judge.max_tokens"),
     (role(max_tokens=0), "llm.roles.turn_judge.max_tokens"),
     (role(seed="0"), "llm.roles.turn_judge.seed"),
-    (role(stop=["</s>", 3]), "llm.roles.turn_judge.stop"),
+    (role(stop=["</s>", 3]), "llm.roles.turn_judge.stop[1]"),
     (role(stop=7), "llm.roles.turn_judge.stop"),
     (role(extra_body=["top_k", 5]), "llm.roles.turn_judge.extra_body"),
     (role(model=None), "llm.roles.turn_judge.model"),
@@ -81,17 +82,20 @@ def endpoint(**fields):
     ({"known_roles": ["x"]}, "llm.known_roles"),
 ])
 def test_bad_presets_name_the_key(mapping, where):
-    with pytest.raises(SchemaError) as err:
+    with pytest.raises(LLMConfigError) as err:
         LLMConfig.from_mapping(mapping)
-    assert err.value.item == where
+    # an unknown key is named in the problem of the mapping that holds it (the one config reader's shape)
+    parent, _, key = where.rpartition(".")
+    assert err.value.item == where or (err.value.item == parent and f"unknown key {key!r}" in err.value.problem)
+    assert "\n" not in str(err.value) and err.value.fix
 
 
 def test_api_keys_come_from_the_environment_only(monkeypatch):
-    with pytest.raises(SchemaError, match="api_key_env"):
+    with pytest.raises(ConfigError, match="api_key_env"):
         LLMConfig.from_mapping({"endpoints": {"a": {"base_url": "https://x.io/v1", "api_key": "sk-secret"}}})
     cfg = LLMConfig.from_mapping({"endpoints": {"a": {"base_url": "https://x.io/v1", "api_key_env": "TM_TEST_KEY"}}})
     monkeypatch.delenv("TM_TEST_KEY", raising=False)
-    with pytest.raises(SchemaError, match="TM_TEST_KEY is not set"):
+    with pytest.raises(ConfigError, match="TM_TEST_KEY is not set"):
         cfg.endpoints["a"].api_key()
     monkeypatch.setenv("TM_TEST_KEY", "sk-123")
     assert cfg.endpoints["a"].api_key() == "sk-123"
@@ -110,7 +114,7 @@ def test_shipped_llm_presets_parse():
 
 
 def test_a_role_name_typo_is_a_preset_error_listing_the_known_roles():
-    with pytest.raises(SchemaError) as err:
+    with pytest.raises(ConfigError) as err:
         LLMConfig.from_mapping({"roles": {"trajectory_judg": {"temperature": 0.0}}})
     assert err.value.item == "llm.roles.trajectory_judg"
     assert "trajectory_judge" in err.value.fix and "user_simulator" in err.value.fix
@@ -152,7 +156,7 @@ def test_every_documented_role_is_known_and_every_known_role_documented():
     ({"base_url": "https://x.io/v1?api_key=sk-secret"}, "llm.endpoints.a.base_url"),
 ])
 def test_secrets_in_headers_or_urls_are_refused_with_a_hint(fields, where):
-    with pytest.raises(SchemaError) as err:
+    with pytest.raises(ConfigError) as err:
         LLMConfig.from_mapping(endpoint(**fields))
     assert err.value.item == where and ("api_key_env" in err.value.fix or "headers_env" in err.value.fix)
     assert "sk-secret" not in str(err.value)
@@ -162,7 +166,7 @@ def test_secret_headers_come_from_the_environment(monkeypatch):
     cfg = LLMConfig.from_mapping(endpoint(headers={"X-Team": "data"}, headers_env={"api-key": "TM_AZURE_KEY"},
                                           base_url="https://x.io/v1?api-version=2024-06-01"))
     monkeypatch.delenv("TM_AZURE_KEY", raising=False)
-    with pytest.raises(SchemaError, match="TM_AZURE_KEY"):
+    with pytest.raises(ConfigError, match="TM_AZURE_KEY"):
         cfg.endpoints["a"].request_headers()
     monkeypatch.setenv("TM_AZURE_KEY", "k-1")
     assert cfg.endpoints["a"].request_headers() == {"X-Team": "data", "api-key": "k-1"}
@@ -192,8 +196,22 @@ def test_the_runtime_passes_the_roles_its_steps_declare():
     assert cfg.role("planner").temperature == 0.2 and cfg.role("critic").model == "m"
     with pytest.raises(UnknownRoleError, match="known roles: default, planner, critic"):
         cfg.role("turn_judge")
-    with pytest.raises(SchemaError) as err:
+    with pytest.raises(ConfigError) as err:
         LLMConfig.from_mapping({"roles": {"planer": {}}}, roles=["planner", "critic"])
     assert err.value.item == "llm.roles.planer" and "default, planner, critic" in err.value.fix
-    with pytest.raises(SchemaError):  # without roles=, the default set applies
+    with pytest.raises(ConfigError):  # without roles=, the default set applies
         LLMConfig.from_mapping(mapping)
+
+
+def test_preset_files_are_read_by_the_one_config_reader(tmp_path):
+    with pytest.raises(LLMConfigError, match="file not found"):
+        LLMConfig.from_yaml(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("llm:\n  roles: [unclosed\n")
+    with pytest.raises(LLMConfigError, match=r"broken.yaml: not valid YAML at line \d"):
+        LLMConfig.from_yaml(broken)
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("llm: [a, b]\n")
+    with pytest.raises(LLMConfigError) as err:
+        LLMConfig.from_yaml(listed)
+    assert err.value.item == "llm" and "not a mapping" in err.value.problem
