@@ -47,13 +47,13 @@ from builders.llm.config import EndpointConfig, LLMConfig
 from builders.llm.recovery import recover_tool_calls
 from builders.llm.chat import ChatRequest, ChatResult, JSONResult, as_request, numbered
 from builders.llm.reply import MalformedResponse, api_messages, check_completion, parse_completion, token_count
-from builders.llm.retry import FATAL_ERRORS, backoff, describe
+from builders.llm.retry import FATAL_ERRORS, backoff, describe, fatal_error
 from builders.llm.server import EmbeddedServer, install_sigterm_handler
 from builders.llm.transport import LoopState, http_client
 from builders.llm.structured import JSONReplyError, Validator, json_request, parse_json_reply, prompt_suffix
 from builders.llm.toolmode import structured_reply, structured_request
 from builders.pipeline import Rejects
-from builders.schema import Message, SchemaError
+from builders.schema import Message
 
 logger = logging.getLogger(__name__)
 for _name in ("httpx2", "httpx"):  # one INFO line per request drowns a 100k-request build
@@ -241,9 +241,7 @@ class LLMClient:
                     raw = await client.post("/chat/completions", body=params, cast_to=httpx.Response)
                 response = parse_completion(raw.content)
             except FATAL_ERRORS as exc:
-                raise SchemaError(f"llm endpoint {ep.name!r} (role {role!r}, model {params['model']!r})",
-                                  f"{type(exc).__name__}: {getattr(exc, 'message', exc)}",
-                                  "check the model name, base_url and the API key variable in the preset") from None
+                raise fatal_error(exc, f"llm endpoint {ep.name!r} (role {role!r}, model {params['model']!r})") from None
             except Exception as exc:  # noqa: BLE001 - every failure becomes a retry or a reject
                 reason, retryable = describe(exc)
                 if not retryable or attempt == ep.max_attempts:

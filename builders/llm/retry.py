@@ -2,8 +2,8 @@
 
 Retries 429, 408/409/425, 5xx, timeouts, dropped connections and malformed bodies with
 exponential backoff and "equal jitter", honouring the server's ``Retry-After`` /
-``retry-after-ms``; authentication, permission and not-found errors are fatal (a bad preset,
-not a passing fault).
+``retry-after-ms``; authentication, permission and not-found errors are fatal (a refused key
+or a bad preset, not a passing fault) and stop the run as ``AuthError`` / ``LLMConfigError``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import time
 
 import openai
 
+from builders.errors import AuthError, BuildError
+from builders.llm.config import LLMConfigError
 from builders.llm.reply import MalformedResponse
 
 RETRY_STATUS = {408, 409, 425, 429}
-FATAL_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+AUTH_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError)  # 401, 403
+FATAL_ERRORS = (*AUTH_ERRORS, openai.NotFoundError)
 MAX_SERVER_WAIT = 600.0  # a Retry-After beyond this is capped
 
 
@@ -62,3 +65,13 @@ def backoff(attempt: int, exc: Exception, base: float, cap: float, rng: random.R
         return min(asked, MAX_SERVER_WAIT)
     ceiling = min(cap, base * 2 ** (attempt - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)  # "equal jitter": spread retries, keep a floor
+
+
+def fatal_error(exc: Exception, where: str) -> BuildError:
+    """The error that stops the run for a fatal reply: a refused key is an ``AuthError``, an
+    unknown model or path (404) an ``LLMConfigError``."""
+    problem = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+    if isinstance(exc, AUTH_ERRORS):
+        return AuthError(where, f"the server refused the credentials ({problem})",
+                         "check the key in the endpoint's api_key_env / headers_env variable")
+    return LLMConfigError(where, problem, "check the model name and base_url in the preset")

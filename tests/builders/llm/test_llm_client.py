@@ -8,6 +8,8 @@ import pytest
 
 from builders.llm import ChatRequest, LLMClient
 from builders.llm.testing import Reply, echo_reply, loopback_config
+from builders.errors import AuthError
+from builders.llm.config import LLMConfigError
 from builders.schema import Message, SchemaError, ToolCall
 
 
@@ -54,11 +56,15 @@ def test_requests_that_keep_failing_become_rejects_and_the_run_goes_on(server, m
     assert client.stats["turn_judge"]["failures"] == 3
 
 
-def test_authentication_errors_stop_the_run_with_a_clear_error(server, make_client):
+@pytest.mark.parametrize("status, error, name", [(401, AuthError, "AuthenticationError"),
+                                                 (403, AuthError, "PermissionDeniedError"),
+                                                 (404, LLMConfigError, "NotFoundError")])
+def test_refused_keys_and_unknown_models_stop_the_run_with_a_typed_error(server, make_client, status, error, name):
     client = make_client(cache=False)
-    server.script(Reply(status=401))
-    with pytest.raises(SchemaError, match="llm endpoint 'fake'.*AuthenticationError"):
+    server.script(Reply(status=status))
+    with pytest.raises(error, match=f"llm endpoint 'fake'.*{name}") as info:
         client.chat_many_sync("turn_judge", [msgs(0)])
+    assert not isinstance(info.value, SchemaError) and server.count == 1  # never retried, never a data reject
 
 
 def test_cache_hits_repeat_no_request_and_failures_are_not_cached(server, make_client):
