@@ -4,18 +4,17 @@ Models wrap JSON in code fences, prose or tags such as ``<func_return>``; server
 they can enforce. ``json_request`` shapes the request for an endpoint's ``json_mode``;
 ``parse_json_reply`` pulls the object back out and validates it, raising ``JSONReplyError``
 with a reason that the client records as a counted reject instead of crashing the run.
+Extraction and schema checks are the shared tool-call module's (``builders.toolcalls``), so a
+reply reads the same here as in the pipelines and ``training/``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any, Callable
 
+from builders import toolcalls
+
 ANSWER_TOOL = "answer"
-_FENCE_RE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
-_TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "number": (int, float),
-                                       "integer": (int,), "boolean": (bool,), "null": (type(None),)}
 
 # a validator returns True/None when the value is fine, or a reason string; it may also raise ValueError
 Validator = Callable[[Any], "bool | str | None"]
@@ -55,57 +54,21 @@ def prompt_suffix(schema: dict | None) -> str:
 
 
 def extract_json(text: str | None) -> Any:
-    """The first JSON value in ``text``: whole text, a fenced block, or the first balanced object/array."""
-    if text is None or not text.strip():
-        raise JSONReplyError("empty reply", text or "")
-    candidates = [text.strip()] + [m.group(1).strip() for m in _FENCE_RE.finditer(text)]
-    for cand in candidates:
-        try:
-            return json.loads(cand)
-        except json.JSONDecodeError:
-            pass
-    decoder = json.JSONDecoder()
-    for i, ch in enumerate(text):
-        if ch in "{[":
-            try:
-                return decoder.raw_decode(text, i)[0]
-            except json.JSONDecodeError:
-                continue
-    raise JSONReplyError(f"no JSON found in reply {_clip(text)!r}", text)
+    """The first JSON value in ``text`` (``toolcalls.extract_json``), failing as a ``JSONReplyError``."""
+    try:
+        return toolcalls.extract_json(text)
+    except toolcalls.ParseError as exc:
+        raise JSONReplyError(f"reply {exc.problem}", text if isinstance(text, str) else "") from None
 
 
-def check_schema(value: Any, schema: dict, path: str = "$") -> str | None:
-    """A small JSON-schema subset (type, properties, required, items, enum): the first problem, or None."""
-    types = schema.get("type")
-    if types is not None:
-        types = types if isinstance(types, list) else [types]
-        ok = any(isinstance(value, _TYPES.get(t, ())) and not (t in ("number", "integer") and isinstance(value, bool))
-                 for t in types)
-        if not ok:
-            return f"{path} should be {'/'.join(types)}, got {type(value).__name__}"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{path} should be one of {schema['enum']}, got {value!r}"
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                return f"{path} misses required key {key!r}"
-        for key, sub in (schema.get("properties") or {}).items():
-            if key in value and isinstance(sub, dict):
-                problem = check_schema(value[key], sub, f"{path}.{key}")
-                if problem:
-                    return problem
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, v in enumerate(value):
-            problem = check_schema(v, schema["items"], f"{path}[{i}]")
-            if problem:
-                return problem
-    return None
+# the older name: any JSON Schema, checked by the shared tool-call module's jsonschema validator
+check_schema = toolcalls.check_json
 
 
 def validate_value(value: Any, schema: dict | None = None, validator: Validator | None = None) -> Any:
     """Raise ``JSONReplyError`` unless ``value`` fits the schema and the validator."""
     if schema:
-        problem = check_schema(value, schema)
+        problem = toolcalls.check_json(value, schema)
         if problem:
             raise JSONReplyError(f"schema: {problem}")
     if validator is not None:
@@ -134,6 +97,3 @@ def parse_json_reply(message: dict, schema: dict | None = None, validator: Valid
         raise JSONReplyError(f"the reply is {type(text).__name__}, not text")
     return validate_value(extract_json(text), schema, validator)
 
-
-def _clip(text: str, n: int = 120) -> str:
-    return text if len(text) <= n else text[:n] + "..."

@@ -20,16 +20,26 @@ def test_extract_json_from_prose_fences_and_tags(text):
 
 @pytest.mark.parametrize("text", ["", None, "no json here", '{"score": 7'])
 def test_extract_json_failures_say_why(text):
-    with pytest.raises(JSONReplyError):
+    with pytest.raises(JSONReplyError) as info:
         extract_json(text)
+    assert info.value.reason.startswith("reply ") and info.value.text == (text or "")
 
 
-def test_check_schema_reports_the_first_problem():
+def test_deeply_nested_replies_are_a_reason_not_a_crash():
+    with pytest.raises(JSONReplyError, match="more than 200 levels"):
+        extract_json("[" * 100_000)
+
+
+def test_check_schema_reports_the_first_problem_with_its_path():
     assert check_schema({"score": 3, "reason": "ok", "tags": ["a"]}, SCHEMA) is None
-    assert check_schema({"score": 3}, SCHEMA) == "$ misses required key 'reason'"
-    assert check_schema({"score": 12, "reason": ""}, SCHEMA).startswith("$.score should be one of")
-    assert check_schema({"score": True, "reason": ""}, SCHEMA) == "$.score should be integer, got bool"
-    assert check_schema({"score": 1, "reason": "", "tags": [1]}, SCHEMA) == "$.tags[0] should be string, got int"
+    assert check_schema({"score": 3}, SCHEMA) == "$: 'reason' is a required property"
+    assert check_schema({"score": 12, "reason": ""}, SCHEMA).startswith("score: 12 is not one of")
+    assert check_schema({"score": True, "reason": ""}, SCHEMA).startswith("score: True is not")
+    assert check_schema({"score": 1, "reason": "", "tags": [1]}, SCHEMA) == "tags[0]: 1 is not of type 'string'"
+    # the whole of JSON Schema, not a subset: bounds, patterns, nested combinators
+    assert check_schema("ab", {"type": "string", "minLength": 3}) == "$: 'ab' is too short"
+    assert check_schema({"a": 1}, {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}]}}})
+    assert check_schema(1, {"type": "intger"}).startswith("the schema ")  # a broken schema is said, not raised
 
 
 def test_parse_json_reply_prefers_forced_tool_arguments_and_runs_the_validator():
