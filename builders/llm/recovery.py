@@ -1,12 +1,11 @@
 """Tool calls that a model wrote as text instead of through the server's tool-call parser.
 
 Small models often answer a tool-use prompt with ``{"name": ..., "arguments": ...}`` as bare
-JSON, inside a code fence, or inside their template's ``<tool_call>`` tags, and the server then
-returns it as ``content``. ``recover_tool_calls`` reads those back as OpenAI-shaped calls, but
-only for tools the request declared and only when the arguments parse: a call to an undeclared
-tool stays text, so recovery never invents a tool.
-
-The interface is kept this small on purpose: the shared tool-call module will take it over.
+JSON, inside a code fence, inside their template's ``<tool_call>`` tags or as a Python-style
+call, and the server then returns it as ``content``. ``recover_tool_calls`` reads those back as
+OpenAI-shaped calls with the shared tool-call module (``builders.toolcalls.calls_from_text``),
+but only for tools the request declared and only when every call's arguments parse: a call to an
+undeclared tool, or a broken one, stays text, so recovery never invents a tool.
 """
 
 from __future__ import annotations
@@ -16,57 +15,46 @@ import json
 import re
 from typing import Any
 
+from builders.errors import DataError
 from builders.schema import dumps
+from builders.toolcalls import calls_from_text
 
-_TAG_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 _FENCE_RE = re.compile(r"```[A-Za-z]*\s*\n?(.*?)```", re.S)
 
 
-def recover_tool_calls(text: str, tools: list[dict]) -> list[dict]:
+def recover_tool_calls(text: str, tools: Any) -> list[dict]:
     """OpenAI ``tool_calls`` (``arguments`` a JSON string) found in ``text``; ``[]`` when none.
 
-    Forms read, first match wins: ``<tool_call>`` tags, fenced JSON, the whole text as JSON. A
-    JSON value may be one call or a list of calls; a call is ``{"name", "arguments"}`` (also
-    ``parameters``, or OpenAI's ``{"function": {...}}``). All calls must name a declared tool and
-    carry object arguments (or a JSON string of one), else nothing is recovered.
+    The whole text is read first (tags, JSON, Python-style calls), then each fenced block, so a
+    call after a line of prose in a ```json fence is found too. ``tools``: the request's OpenAI
+    tools (or ``{name: parameters}``); their parameter order maps positional arguments.
     """
-    if not isinstance(text, str) or not text.strip():
+    declared = declared_tools(tools)
+    if not isinstance(text, str) or not text.strip() or not declared:
         return []
-    declared = {t.get("function", t).get("name") for t in tools or () if isinstance(t, dict)}
-    for blocks in (_TAG_RE.findall(text), _FENCE_RE.findall(text), [text]):
-        values = [_loads(b) for b in blocks if b.strip()]
-        if not values or any(v is _INVALID for v in values):
+    for candidate in (text, *_FENCE_RE.findall(text)):
+        try:
+            calls = calls_from_text(candidate, declared)
+        except DataError:  # a broken call stays text: the caller sees what the model wrote
             continue
-        calls = [c for v in values for c in (v if isinstance(v, list) else [v])]
-        parsed = [_call(c, declared) for c in calls]
-        if parsed and all(p is not None for p in parsed):
-            return [openai_call(name, args, i, text) for i, (name, args) in enumerate(parsed)]
+        if calls:
+            return [openai_call(c["function"]["name"], json.loads(c["function"]["arguments"]), i, text)
+                    for i, c in enumerate(calls)]
     return []
 
 
-_INVALID = object()
-
-
-def _loads(block: str) -> Any:
-    try:
-        return json.loads(block.strip())
-    except (json.JSONDecodeError, RecursionError):
-        return _INVALID
-
-
-def _call(value: Any, declared: set) -> tuple[str, dict] | None:
-    """(name, arguments) of one call object naming a declared tool, else None."""
-    if not isinstance(value, dict):
-        return None
-    if isinstance(value.get("function"), dict):
-        value = value["function"]
-    name = value.get("name")
-    args = value.get("arguments", value.get("parameters", {}))
-    if isinstance(args, str):
-        args = _loads(args)
-    if not isinstance(name, str) or name not in declared or not isinstance(args, dict):
-        return None
-    return name, args
+def declared_tools(tools: Any) -> dict[str, dict]:
+    """``{name: parameters}`` of the tools a request declared; entries without a name are skipped,
+    so one odd tool does not switch recovery off for the others."""
+    if isinstance(tools, dict):
+        return {n: p for n, p in tools.items() if isinstance(n, str) and isinstance(p, dict)}
+    out = {}
+    for tool in tools if isinstance(tools, (list, tuple)) else ():
+        fn = tool.get("function", tool) if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+            params = fn.get("parameters")
+            out[fn["name"]] = params if isinstance(params, dict) else {}
+    return out
 
 
 def openai_call(name: str, args: dict, index: int, text: str) -> dict:

@@ -59,6 +59,22 @@ def test_what_is_not_a_declared_call_stays_text(text):
     assert recover_tool_calls(text, TOOLS) == []
 
 
+def test_python_style_calls_and_thoughts_are_read_with_the_shared_parser():
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}}}}}]
+    for text in ('[get_weather("Paris", unit="C")]', '<think>the user wants Paris</think>get_weather("Paris", "C")'):
+        [call] = recover_tool_calls(text, tools)
+        assert json.loads(call["function"]["arguments"]) == {"city": "Paris", "unit": "C"}
+    assert recover_tool_calls('[delete_everything("x")]', tools) == []
+    assert recover_tool_calls('[get_weather("Paris"]', tools) == []  # a broken call stays text
+
+
+def test_one_odd_declared_tool_does_not_switch_recovery_off():
+    tools = [{"type": "function", "function": {"description": "no name"}}, "not a tool", *TOOLS]
+    assert [c["function"]["name"] for c in recover_tool_calls(CALL, tools)] == ["get_weather"]
+    assert recover_tool_calls(CALL, {"get_weather": {"type": "object"}})  # the {name: parameters} form
+
+
 def test_no_declared_tools_means_nothing_is_recovered():
     assert recover_tool_calls(CALL, []) == []
 

@@ -1,7 +1,7 @@
 """One table of call strings and objects, fed to every consumer: each gives the same parse or the same error.
 
 Consumers: the shared parser (``builders.toolcalls``), the LLM layer's text-call recovery
-(``calls_from_text``), the normalisers' Python-call reader (ToolACE replies, BFCL multi-turn
+(``builders.llm.recovery.recover_tool_calls``), the normalisers' Python-call reader (ToolACE replies, BFCL multi-turn
 ground truth), the IRM reward, the TS/PI/CF metrics and BFCL's decoder.
 """
 
@@ -13,6 +13,7 @@ import re
 import pytest
 
 from builders import toolcalls
+from builders.llm.recovery import recover_tool_calls
 from builders.normalize.common import RowContext, parse_python_calls
 from builders.schema import SchemaError
 from training.metrics import bfcl, single_turn_metrics
@@ -50,6 +51,8 @@ TOOLS = {
     "get-weather": _obj({"city": S}),
     "search_hotels": _obj({"city": S, "filters": {"type": "object"}, "rooms": {"type": "array"}}),
 }
+# the same tools as a request declares them to the LLM layer
+OPENAI_TOOLS = [{"type": "function", "function": {"name": n, "parameters": p}} for n, p in TOOLS.items()]
 
 
 class Err(str):
@@ -229,14 +232,16 @@ def test_every_consumer_agrees(case_id, value, expected):
         else:
             assert parse_python_calls(value, _row_context(), "reply") == expected
 
-    # the LLM layer's text-call recovery: text only, calls to declared tools only
+    # the LLM layer's text-call recovery (what the client runs on a reply without tool_calls): text
+    # only, calls to declared tools only; a broken call stays text (the parser's error says why)
     if isinstance(value, str):
+        recovered = recover_tool_calls(value, OPENAI_TOOLS)
         if isinstance(expected, Err):
+            assert recovered == []
             with pytest.raises(toolcalls.ParseError) as info:
                 toolcalls.calls_from_text(value, TOOLS)
             assert info.value.problem.startswith(expected)
         else:
-            recovered = toolcalls.calls_from_text(value, TOOLS)
             parsed = toolcalls.parse_output(value, TOOLS)
             want = expected if parsed.format in ("json", "tool_call_tags", "python") else []
             assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in recovered] == want
