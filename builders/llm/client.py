@@ -42,6 +42,7 @@ try:  # openai >= 3 speaks httpx2; older releases httpx
 except ImportError:  # pragma: no cover
     import httpx
 
+from builders.errors import DataError
 from builders.llm.cache import RequestCache, request_key
 from builders.llm.config import EndpointConfig, LLMConfig
 from builders.llm.recovery import recover_tool_calls
@@ -192,8 +193,12 @@ class LLMClient:
 
     async def _chat(self, role: str, request: ChatRequest) -> ChatResult:
         item = request.item or f"{role} request"
-        params, key = self.build(role, request)
         self._count(role, "requests")
+        try:
+            params, key = self.build(role, request)
+        except DataError as exc:  # a malformed message in this request: its reject, not the batch's crash
+            self._count(role, "failures")
+            return ChatResult(item=item, error=f"bad request: {exc}")
         cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None:
             self._count(role, "hits")
@@ -309,7 +314,13 @@ class LLMClient:
 
     async def _chat_json(self, role: str, request: ChatRequest, schema: dict | None, validator: Validator | None,
                          name: str) -> JSONResult:
-        result = await self._chat(role, self.json_fields(role, request, schema, name))
+        try:
+            request = self.json_fields(role, request, schema, name)
+        except DataError as exc:
+            self._count(role, "requests")
+            self._count(role, "failures")
+            return JSONResult(item=request.item or f"{role} request", error=f"bad request: {exc}")
+        result = await self._chat(role, request)
         if not result.ok:
             return JSONResult(item=result.item, error=result.error, chat=result)
         try:

@@ -11,6 +11,7 @@ import json
 from typing import Any, Iterable
 
 from builders.schema import Message, dumps
+from builders.toolcalls import clean_message
 
 
 class MalformedResponse(Exception):
@@ -18,16 +19,18 @@ class MalformedResponse(Exception):
 
 
 def api_messages(messages: Iterable[dict | Message]) -> list[dict]:
-    """Messages as servers accept them: no null fields, no ``reasoning_content``, ``content`` never null.
+    """Messages as servers accept them: cleaned by ``toolcalls.clean_message`` (no null fields,
+    tool-call arguments checked JSON strings), no ``reasoning_content``, ``content`` never null.
 
     llama.cpp answers HTTP 500 to ``content: null`` and OpenAI rejects ``name: null``; every server
-    accepts ``""``. Normalising before hashing keeps the cache key stable too.
+    accepts ``""``. Normalising before hashing keeps the cache key stable too. A message that is
+    not one (no role, a call without a name, arguments that are not a JSON object) raises
+    ``SchemaError`` naming it, which the client turns into a reject of that request.
     """
     out = []
-    for m in messages:
-        d = m.to_dict() if isinstance(m, Message) else dict(m)
+    for i, m in enumerate(messages):
+        d = clean_message(m.to_dict() if isinstance(m, Message) else m, f"request message {i}")
         d.pop("reasoning_content", None)
-        d = {k: v for k, v in d.items() if v is not None}
         d.setdefault("content", "")
         out.append(d)
     return out

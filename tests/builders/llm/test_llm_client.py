@@ -92,6 +92,25 @@ def test_concurrency_is_bounded_per_endpoint_and_order_is_kept(server, make_clie
     assert server.max_in_flight == 3
 
 
+def test_a_malformed_message_rejects_its_request_only(server, make_client):
+    client = make_client(cache=False)
+    broken = [{"role": "user", "content": "book it"},
+              {"role": "assistant", "content": None,
+               "tool_calls": [{"id": "c1", "function": {"name": "book", "arguments": "{a: 1"}}]}]
+    dict_args = [{"role": "user", "content": "book it"},
+                 {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "book", "arguments": {"a": 1}}}]}]
+    results = client.chat_many_sync("turn_judge", [msgs(0), broken, [{"content": "no role"}], dict_args])
+    assert [r.ok for r in results] == [True, False, False, True] and server.count == 2
+    assert results[1].error.startswith("bad request: request message 1 tool call 0 (book): arguments are not valid JSON")
+    assert "request message 0" in results[2].error and "\n" not in results[2].error
+    assert [r["item"] for r in client.rejects.items] == ["turn_judge[1]", "turn_judge[2]"]
+    # object arguments travel as the JSON string the servers and templates expect; content is never null
+    sent = server.requests[-1]["messages"][1]
+    assert sent["content"] == "" and json.loads(sent["tool_calls"][0]["function"]["arguments"]) == {"a": 1}
+    [bad_json] = client.chat_json_many_sync("turn_judge", [broken], schema={"type": "object"})
+    assert bad_json.error.startswith("bad request:") and client.stats["turn_judge"]["failures"] == 3
+
+
 def test_identical_requests_in_flight_share_one_call(server, make_client):
     server.latency = 0.05
     client = make_client(cache=False)
