@@ -64,7 +64,8 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from builders.errors import ConfigError
-from builders.preset import choice, field_names, mapping as settings, number, read_yaml, typed
+from builders.preset import choice, field_names, number, read_yaml, typed
+from builders.preset import mapping as settings
 
 # every role a step may ask for, with what it does (the module docstring explains them)
 ROLES: dict[str, str] = {

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from builders.llm import ChatRequest, LLMClient
-from builders.llm.testing import Reply, echo_reply, loopback_config
 from builders.errors import AuthError
+from builders.llm import ChatRequest, LLMClient
 from builders.llm.config import LLMConfigError
+from builders.llm.testing import Reply, echo_reply, loopback_config
 from builders.schema import Message, SchemaError, ToolCall
 
 

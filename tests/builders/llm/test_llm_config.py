@@ -1,7 +1,7 @@
 import pytest
 
-from builders.llm import LLMConfig
 from builders.errors import ConfigError
+from builders.llm import LLMConfig
 from builders.llm.config import LLMConfigError
 
 

@@ -1,6 +1,12 @@
 import pytest
 
-from builders.llm.structured import JSONReplyError, check_schema, extract_json, json_request, parse_json_reply
+from builders.llm.structured import (
+    JSONReplyError,
+    check_schema,
+    extract_json,
+    json_request,
+    parse_json_reply,
+)
 
 SCHEMA = {"type": "object", "required": ["score", "reason"],
           "properties": {"score": {"type": "integer", "enum": list(range(10))}, "reason": {"type": "string"},
