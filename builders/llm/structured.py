@@ -61,14 +61,22 @@ def extract_json(text: str | None) -> Any:
         raise JSONReplyError(f"reply {exc.problem}", text if isinstance(text, str) else "") from None
 
 
-# the older name: any JSON Schema, checked by the shared tool-call module's jsonschema validator
-check_schema = toolcalls.check_json
+def check_schema(value: Any, schema: dict | None) -> str | None:
+    """Why ``value`` breaks ``schema`` (any JSON Schema, via ``toolcalls.check_json``), or None.
+
+    Paths are named from the reply's root as the runtime's tasks name them (``$.score``,
+    ``$.tags[0]``); ``check_json`` names the root ``$`` but a child ``score``.
+    """
+    problem = toolcalls.check_json(value, schema)
+    if problem is None or problem.startswith(("$", "the schema ", "the value ")):
+        return problem
+    return f"${problem}" if problem.startswith("[") else f"$.{problem}"
 
 
 def validate_value(value: Any, schema: dict | None = None, validator: Validator | None = None) -> Any:
     """Raise ``JSONReplyError`` unless ``value`` fits the schema and the validator."""
     if schema:
-        problem = toolcalls.check_json(value, schema)
+        problem = check_schema(value, schema)
         if problem:
             raise JSONReplyError(f"schema: {problem}")
     if validator is not None:

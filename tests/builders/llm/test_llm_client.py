@@ -144,7 +144,7 @@ def test_chat_json_turns_unusable_output_into_counted_rejects(server, make_clien
     results = client.chat_json_many_sync("turn_judge", [msgs(i) for i in range(4)], schema=schema)
     assert results[0].ok and results[0].value == {"score": 8}
     assert results[1].error.startswith("unusable JSON: reply holds no JSON value")
-    assert results[2].error == "unusable JSON: schema: score: 'high' is not of type 'integer'"
+    assert results[2].error == "unusable JSON: schema: $.score: 'high' is not of type 'integer'"
     assert results[3].error.startswith("HTTP 400")
     assert client.stats["turn_judge"]["json_failures"] == 2 and len(client.rejects) == 3
     # response_format mode asks for JSON and tells a model that the prompt never mentioned JSON

@@ -39,12 +39,13 @@ def test_deeply_nested_replies_are_a_reason_not_a_crash():
 def test_check_schema_reports_the_first_problem_with_its_path():
     assert check_schema({"score": 3, "reason": "ok", "tags": ["a"]}, SCHEMA) is None
     assert check_schema({"score": 3}, SCHEMA) == "$: 'reason' is a required property"
-    assert check_schema({"score": 12, "reason": ""}, SCHEMA).startswith("score: 12 is not one of")
-    assert check_schema({"score": True, "reason": ""}, SCHEMA).startswith("score: True is not")
-    assert check_schema({"score": 1, "reason": "", "tags": [1]}, SCHEMA) == "tags[0]: 1 is not of type 'string'"
+    assert check_schema({"score": 12, "reason": ""}, SCHEMA).startswith("$.score: 12 is not one of")
+    assert check_schema({"score": True, "reason": ""}, SCHEMA).startswith("$.score: True is not")
+    assert check_schema({"score": 1, "reason": "", "tags": [1]}, SCHEMA) == "$.tags[0]: 1 is not of type 'string'"
     # the whole of JSON Schema, not a subset: bounds, patterns, nested combinators
     assert check_schema("ab", {"type": "string", "minLength": 3}) == "$: 'ab' is too short"
     assert check_schema({"a": 1}, {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}]}}})
+    assert check_schema([1, "x"], {"type": "array", "items": {"type": "integer"}}) == "$[1]: 'x' is not of type 'integer'"
     assert check_schema(1, {"type": "intger"}).startswith("the schema ")  # a broken schema is said, not raised
 
 
