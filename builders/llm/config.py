@@ -63,8 +63,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from builders.errors import ConfigError
-from builders.preset import choice, field_names, number, read_yaml, typed
+from builders.preset import PresetError, choice, field_names, number, read_yaml, typed
 from builders.preset import mapping as settings
 
 # every role a step may ask for, with what it does (the module docstring explains them)
@@ -98,8 +97,11 @@ _SECRET_PARAM_RE = re.compile(r"key|token|secret|password|sig", re.I)
 _KEY_HINT = "put the secret in an environment variable and name it with api_key_env (or headers_env for a header)"
 
 
-class LLMConfigError(ConfigError):
-    """An ``llm:`` setting that cannot work, or a credential variable that is not set."""
+class LLMConfigError(PresetError):
+    """An ``llm:`` setting that cannot work, or a credential variable that is not set.
+
+    A ``ConfigError``; a ``PresetError`` too, since ``llm:`` is a section of the release preset
+    (and the release CLI reports preset errors in one line)."""
 
 
 class UnknownRoleError(ValueError):
