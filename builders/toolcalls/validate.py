@@ -73,6 +73,23 @@ def _validator(schema_json: str) -> tuple[tuple[str, str, str] | None, JSON_SCHE
     return problem, None if problem else JSON_SCHEMA(_closed(schema))
 
 
+def schema_validator(schema: dict) -> Any:
+    """A compiled validator for any JSON Schema (draft 7, not closed), one per distinct schema.
+
+    jsonschema validators are reusable; building one per value costs more than validating it.
+    """
+    try:
+        key = canonical_json(schema)
+    except (TypeError, ValueError, RecursionError):  # not JSON data: build it uncached
+        return JSON_SCHEMA(schema)
+    return _schema_validator(key)
+
+
+@functools.lru_cache(maxsize=2048)
+def _schema_validator(schema_json: str) -> Any:
+    return JSON_SCHEMA(json.loads(schema_json))
+
+
 def _path(parts: Any) -> str:
     out = ""
     for p in parts:
