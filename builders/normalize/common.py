@@ -88,14 +88,14 @@ class RowContext:
         if not isinstance(spec, dict):
             raise self.error(f"{where} must be an object with name, description and parameters, "
                              f"got {type(spec).__name__}", "give each function as a JSON object")
-        if too_deep(spec):
+        key = _spec_key(spec, flat_parameters, outputs_key)
+        cached = _FUNCTIONS.get(key) if key is not None else None  # a hit passed every check below before
+        if cached is None and too_deep(spec):
             raise self.error(f"{where} is nested more than {MAX_DEPTH} levels deep", "flatten the function's schema")
         name = spec.get("name")
         if not isinstance(name, str) or not name.strip():
             raise self.error(f"{where} has no name", "give every function a non-empty 'name'")
         clean = clean_name(name)
-        key = _spec_key(spec, flat_parameters, outputs_key)
-        cached = _FUNCTIONS.get(key) if key is not None else None
         if cached is None:
             label = f"{where} ({name})"
             params = spec.get("parameters")
@@ -169,7 +169,7 @@ def _spec_key(spec: dict, flat_parameters: Callable | None, outputs_key: str | N
     source's property order) and how it is read; None when the spec is not plain JSON data."""
     try:
         return flat_parameters, outputs_key, json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
 
 
