@@ -27,29 +27,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from builders.normalize import NORMALIZERS  # noqa: E402
-from tests.builders.normalize.test_glaive import NO_FUNCTIONS, ROW_BMI, TWO_FUNCTIONS  # noqa: E402
-from tests.builders.normalize.test_toolace import ROW as TOOLACE_ROW  # noqa: E402
-from tests.builders.normalize.test_xlam import ROW_0 as XLAM_0, ROW_3 as XLAM_3  # noqa: E402
+from tests.builders.normalize.test_pinned import fixture_rows  # noqa: E402
 from toolmind.rules import check_turns  # noqa: E402
 from toolmind.turns import split_samples  # noqa: E402
 
 logger = logging.getLogger("augmentation_throughput")
-DATA = ROOT / "tests" / "builders" / "normalize" / "data"
-TAU_TOOLS = str(DATA / "taubench_airline_tools.json")
-
-
-def _fixtures() -> dict[str, tuple[list[dict], dict]]:
-    """Fixture rows and normaliser options per format."""
-    jsonl = lambda name: [json.loads(line) for line in (DATA / name).read_text().splitlines()]  # noqa: E731
-    return {
-        "xlam": ([XLAM_0, XLAM_3], {}),
-        "glaive": ([ROW_BMI, TWO_FUNCTIONS, NO_FUNCTIONS], {}),
-        "toolace": ([TOOLACE_ROW], {}),
-        "apigen_mt": (json.loads((DATA / "apigen_mt.json").read_text()), {}),
-        "when2call": (jsonl("when2call_sft.jsonl"), {}),
-        "taubench": (json.loads((DATA / "taubench_gpt-4o-airline.json").read_text()), {"tools": TAU_TOOLS}),
-        "button": (jsonl("button.jsonl"), {}),
-    }
 
 
 def _mark(row: dict, n: int) -> dict:
@@ -71,7 +53,7 @@ def _mark(row: dict, n: int) -> dict:
 
 
 def write_files(folder: Path, rows: int) -> dict[str, Path]:
-    fixtures = _fixtures()
+    fixtures = fixture_rows()
     per_format = rows // len(fixtures)
     paths = {}
     for fmt, (examples, _) in fixtures.items():
@@ -94,7 +76,7 @@ def baseline(path: Path) -> int:
 
 def pipeline(path: Path, fmt: str) -> tuple[int, int]:
     """(rows, samples) of one format's file through normaliser, rule checks and turn split."""
-    normalize, options = NORMALIZERS[fmt], _fixtures()[fmt][1]
+    normalize, options = NORMALIZERS[fmt], fixture_rows()[fmt][1]
     rows = samples = 0
     with path.open(encoding="utf-8") as f:
         for i, line in enumerate(f):
