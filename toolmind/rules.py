@@ -2,7 +2,8 @@
 
 Two rules mark a turn as erroneous (MAE: it stays in the context, it gets no loss):
 ``arguments`` — a call whose arguments do not fit the called tool's JSON schema (or that calls
-a tool the turn was not given); ``feedback`` — tool feedback after the turn that shows an
+a tool the turn was not given), checked by ``builders.toolcalls``' validator, so the reason names
+the category and parameter path ("missing_required at city: ..."); ``feedback`` — tool feedback after the turn that shows an
 error, by the MAE patterns of SPEC.md (Python call errors, HTTP / connection errors, API error
 bodies).
 """

@@ -84,7 +84,11 @@ class RowContext:
 
     def add_function(self, spec: Any, where: str, flat_parameters: Callable[[Any, str], dict] | None = None,
                      outputs_key: str | None = None) -> Function:
-        """Register one function given as ``{name, description, parameters}`` in a loose schema style."""
+        """Register one function given as ``{name, description, parameters}`` in a loose schema style.
+
+        The converted Function is shared by every row that gives the same spec (``_FUNCTIONS``);
+        Functions are frozen and nothing downstream mutates their schemas.
+        """
         if not isinstance(spec, dict):
             raise self.error(f"{where} must be an object with name, description and parameters, "
                              f"got {type(spec).__name__}", "give each function as a JSON object")
