@@ -1,9 +1,10 @@
 """Open-source augmentation throughput: conversion + rule checks + turn split, against a bare json.loads.
 
-    python benchmarks/augmentation_throughput.py              # 100k rows, 25k per format
+    python benchmarks/augmentation_throughput.py              # 100k rows, ~14.3k per format
     python benchmarks/augmentation_throughput.py --rows 20000
 
-Synthetic rows are the test fixtures of the four formats (APIGen-MT, When2Call, tau-bench, BUTTON)
+Synthetic rows are the test fixtures of the seven formats (xLAM, Glaive, ToolACE: the published
+rows of their normaliser tests; APIGen-MT, When2Call, tau-bench, BUTTON: ``tests/builders/normalize/data``)
 repeated with the row number written into the first user turn, saved as one JSONL file per
 format. The baseline is a plain ``json.loads`` pass over the same files, measured in the same run;
 the pipeline pass is ``json.loads`` + the normaliser + ``toolmind.rules.check_turns`` +
@@ -25,35 +26,26 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from builders.normalize.apigen_mt import normalize_apigen_mt  # noqa: E402
-from builders.normalize.button import normalize_button  # noqa: E402
-from builders.normalize.taubench import normalize_taubench  # noqa: E402
-from builders.normalize.when2call import normalize_when2call  # noqa: E402
+from builders.normalize import NORMALIZERS  # noqa: E402
+from tests.builders.normalize.test_pinned import fixture_rows  # noqa: E402
 from toolmind.rules import check_turns  # noqa: E402
 from toolmind.turns import split_samples  # noqa: E402
 
 logger = logging.getLogger("augmentation_throughput")
-DATA = ROOT / "tests" / "builders" / "normalize" / "data"
-TAU_TOOLS = str(DATA / "taubench_airline_tools.json")
-
-
-def _fixtures() -> dict[str, tuple[list[dict], object, dict]]:
-    jsonl = lambda name: [json.loads(line) for line in (DATA / name).read_text().splitlines()]  # noqa: E731
-    return {
-        "apigen_mt": (json.loads((DATA / "apigen_mt.json").read_text()), normalize_apigen_mt, {}),
-        "when2call": (jsonl("when2call_sft.jsonl"), normalize_when2call, {}),
-        "taubench": (json.loads((DATA / "taubench_gpt-4o-airline.json").read_text()), normalize_taubench,
-                     {"tools": TAU_TOOLS}),
-        "button": (jsonl("button.jsonl"), normalize_button, {}),
-    }
 
 
 def _mark(row: dict, n: int) -> dict:
     """A copy of the row whose first user turn carries the row number, so no two rows are equal."""
     row = json.loads(json.dumps(row))
+    if "query" in row:  # xLAM
+        row["query"] = f"{row['query']} (#{n})"
+        return row
+    if "chat" in row:  # Glaive: one text with "USER: " turns
+        row["chat"] = row["chat"].replace("USER: ", f"USER: (#{n}) ", 1)
+        return row
     turns = row.get("conversations") or row.get("messages") or row.get("traj")
     for turn in turns:
-        if turn.get("role") == "user" or turn.get("from") == "human":
+        if turn.get("role") == "user" or turn.get("from") in ("human", "user"):
             key = "content" if "content" in turn else "value"
             turn[key] = f"{turn[key]} (#{n})"
             break
@@ -61,41 +53,47 @@ def _mark(row: dict, n: int) -> dict:
 
 
 def write_files(folder: Path, rows: int) -> dict[str, Path]:
-    per_format = rows // 4
+    fixtures = fixture_rows()
+    per_format = rows // len(fixtures)
     paths = {}
-    for fmt, (fixtures, _, _) in _fixtures().items():
+    for fmt, (examples, _) in fixtures.items():
         path = folder / f"{fmt}.jsonl"
         with path.open("w", encoding="utf-8") as f:
             for n in range(per_format):
-                f.write(json.dumps(_mark(fixtures[n % len(fixtures)], n), ensure_ascii=False) + "\n")
+                f.write(json.dumps(_mark(examples[n % len(examples)], n), ensure_ascii=False) + "\n")
         paths[fmt] = path
     return paths
 
 
-def baseline(paths: dict[str, Path]) -> int:
+def baseline(path: Path) -> int:
     n = 0
-    for path in paths.values():
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                json.loads(line)
-                n += 1
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            json.loads(line)
+            n += 1
     return n
 
 
-def pipeline(paths: dict[str, Path]) -> tuple[int, int]:
-    fixtures, rows, samples = _fixtures(), 0, 0
-    for fmt, path in paths.items():
-        _, normalize, options = fixtures[fmt]
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f):
-                conv = normalize(json.loads(line), i, **options)
-                verdicts = check_turns(conv.messages, conv.tools)
-                row = {"id": conv.id, "messages": [m.to_dict() for m in conv.messages], "tools": conv.tools_json(),
-                       "turn_verdicts": [{"keep": not v.error, "rule": v.rule, "reason": v.reason} for v in verdicts],
-                       "trajectory_verdict": None, "provenance": {"models": {}}}
-                samples += len(split_samples(row))
-                rows += 1
+def pipeline(path: Path, fmt: str) -> tuple[int, int]:
+    """(rows, samples) of one format's file through normaliser, rule checks and turn split."""
+    normalize, options = NORMALIZERS[fmt], fixture_rows()[fmt][1]
+    rows = samples = 0
+    with path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            conv = normalize(json.loads(line), i, **options)
+            verdicts = check_turns(conv.messages, conv.tools)
+            row = {"id": conv.id, "messages": [m.to_dict() for m in conv.messages], "tools": conv.tools_json(),
+                   "turn_verdicts": [{"keep": not v.error, "rule": v.rule, "reason": v.reason} for v in verdicts],
+                   "trajectory_verdict": None, "provenance": {"models": {}}}
+            samples += len(split_samples(row))
+            rows += 1
     return rows, samples
+
+
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -103,21 +101,25 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    totals = {"rows": 0, "samples": 0, "base_s": 0.0, "pipe_s": 0.0, "bytes": 0}
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_files(Path(tmp), args.rows)
-        size = sum(p.stat().st_size for p in paths.values())
-        t0 = time.perf_counter()
-        n_base = baseline(paths)
-        t_base = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        n_rows, n_samples = pipeline(paths)
-        t_pipe = time.perf_counter() - t0
-    base_rate, pipe_rate = n_base / t_base, n_rows / t_pipe
-    logger.info("rows %d (%.0f MB JSONL, 4 formats), samples out %d", n_rows, size / 1e6, n_samples)
+        logger.info("%-10s %8s %8s %12s %12s %7s", "format", "rows", "samples", "json rows/s", "pipe rows/s", "ratio")
+        for fmt, path in paths.items():
+            n_base, t_base = _timed(baseline, path)
+            (n_rows, n_samples), t_pipe = _timed(pipeline, path, fmt)
+            assert n_base == n_rows
+            logger.info("%-10s %8d %8d %12.0f %12.0f %7.3f", fmt, n_rows, n_samples, n_base / t_base,
+                        n_rows / t_pipe, t_base / t_pipe)
+            for key, value in (("rows", n_rows), ("samples", n_samples), ("base_s", t_base), ("pipe_s", t_pipe),
+                               ("bytes", path.stat().st_size)):
+                totals[key] += value
+    base_rate, pipe_rate = totals["rows"] / totals["base_s"], totals["rows"] / totals["pipe_s"]
+    logger.info("rows %d (%.0f MB JSONL, %d formats), samples out %d", totals["rows"], totals["bytes"] / 1e6,
+                len(paths), totals["samples"])
     logger.info("json.loads only:                      %8.0f rows/s", base_rate)
     logger.info("convert + check_turns + split_samples: %8.0f rows/s", pipe_rate)
     logger.info("ratio pipeline / json.loads: %.3f", pipe_rate / base_rate)
-
 
 if __name__ == "__main__":
     main()

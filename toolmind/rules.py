@@ -2,7 +2,8 @@
 
 Two rules mark a turn as erroneous (MAE: it stays in the context, it gets no loss):
 ``arguments`` — a call whose arguments do not fit the called tool's JSON schema (or that calls
-a tool the turn was not given); ``feedback`` — tool feedback after the turn that shows an
+a tool the turn was not given), checked by ``builders.toolcalls``' validator, so the reason names
+the category and parameter path ("missing_required at city: ..."); ``feedback`` — tool feedback after the turn that shows an
 error, by the MAE patterns of SPEC.md (Python call errors, HTTP / connection errors, API error
 bodies).
 """
@@ -17,6 +18,7 @@ from typing import Iterable
 import jsonschema
 
 from builders.schema import Function, Message, ToolCall
+from builders.toolcalls.validate import argument_issues, schema_validator
 
 # (category, pattern) in SPEC.md's order; the category is what a verdict's reason names
 MAE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(p, re.I)) for name, p in (
@@ -29,6 +31,10 @@ MAE_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(p, re
     ("invalid api call", r"Invalid API call"),
     ("response error", r"Response error"),
 ))
+# words without which no MAE pattern can match ASCII text: most tool feedback has none of them, and one
+# substring scan is much cheaper than the eight regex searches (non-ASCII text, where re.I folds
+# letters such as 'ſ' to ASCII ones, always gets the full search)
+_MAE_WORDS = ("defined", "missing", "unexpected", "error", "max retries", "invalid api call")
 
 
 @dataclass(frozen=True)
@@ -41,28 +47,33 @@ class RuleVerdict:
 
 
 def argument_problem(call: ToolCall, function: Function | None) -> str | None:
-    """Why a call does not fit its tool, or None. The one place argument validation happens here,
-    so it can move to the shared tool-call module without touching the callers."""
+    """Why a call does not fit its tool, or None: ``builders.toolcalls``' validator (named categories
+    with parameter paths), the one argument checker the pipelines and the release validator share."""
     if function is None:
         return f"calls {call.name!r}, which is not among the turn's tools"
     try:
         args = json.loads(call.arguments)
     except json.JSONDecodeError as exc:
         return f"arguments of {call.name!r} are not valid JSON ({exc.msg})"
+    except RecursionError:
+        return f"arguments of {call.name!r} are not valid JSON (nested too deeply)"
     if not isinstance(args, dict):
         return f"arguments of {call.name!r} are a {type(args).__name__}, not an object"
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(function.parameters).iter_errors(args))
-    if error is None:
+    issues = argument_issues(args, function.parameters)
+    if not issues:
         return None
-    where = "/".join(str(p) for p in error.absolute_path)
-    return f"arguments of {call.name!r} do not fit its schema{f' at {where}' if where else ''}: {error.message}"
+    more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+    return f"arguments of {call.name!r} do not fit its schema: {issues[0]}{more}"
 
 
 def output_problem(value, schema: dict | None) -> str | None:
     """Why a simulated tool result does not fit the function's output schema, or None."""
     if schema is None:
         return None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    try:
+        error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(value))
+    except RecursionError:
+        return "result is nested too deeply to check"
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path)
@@ -79,6 +90,10 @@ def feedback_error(text: str | None) -> str | None:
         body = None
     if isinstance(body, dict) and body.get("error") not in (None, "", False):
         return "api error body"
+    if text.isascii():
+        lower = text.lower()
+        if not any(word in lower for word in _MAE_WORDS):
+            return None
     return next((name for name, pattern in MAE_PATTERNS if pattern.search(text)), None)
 
 

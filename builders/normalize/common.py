@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
+from collections import OrderedDict
 from typing import Any, Callable
 
 from builders import toolcalls
@@ -82,23 +84,37 @@ class RowContext:
 
     def add_function(self, spec: Any, where: str, flat_parameters: Callable[[Any, str], dict] | None = None,
                      outputs_key: str | None = None) -> Function:
-        """Register one function given as ``{name, description, parameters}`` in a loose schema style."""
+        """Register one function given as ``{name, description, parameters}`` in a loose schema style.
+
+        The converted Function is shared by every row that gives the same spec (``_FUNCTIONS``);
+        Functions are frozen and nothing downstream mutates their schemas.
+        """
         if not isinstance(spec, dict):
             raise self.error(f"{where} must be an object with name, description and parameters, "
                              f"got {type(spec).__name__}", "give each function as a JSON object")
-        if too_deep(spec):
+        key = _spec_key(spec, flat_parameters, outputs_key)
+        cached = _FUNCTIONS.get(key) if key is not None else None  # a hit passed every check below before
+        if cached is None and too_deep(spec):
             raise self.error(f"{where} is nested more than {MAX_DEPTH} levels deep", "flatten the function's schema")
         name = spec.get("name")
         if not isinstance(name, str) or not name.strip():
             raise self.error(f"{where} has no name", "give every function a non-empty 'name'")
         clean = clean_name(name)
-        label = f"{where} ({name})"
-        params = spec.get("parameters")
-        schema = flat_parameters(params, label) if flat_parameters else parameters_schema(params, f"{label} parameters")
-        schema = self.typed_defaults(schema, label)
-        outputs = spec.get(outputs_key) if outputs_key else None
-        fn = Function(name=clean, description=spec.get("description") or "", parameters=schema,
-                      outputs=convert_schema(outputs, f"{label} {outputs_key}") if outputs else None)
+        if cached is None:
+            label = f"{where} ({name})"
+            params = spec.get("parameters")
+            schema = flat_parameters(params, label) if flat_parameters else parameters_schema(params, f"{label} parameters")
+            schema, dropped = toolcalls.drop_bad_defaults(schema)
+            outputs = spec.get(outputs_key) if outputs_key else None
+            fn = Function(name=clean, description=spec.get("description") or "", parameters=schema,
+                          outputs=convert_schema(outputs, f"{label} {outputs_key}") if outputs else None)
+            cached = fn, dropped
+            if key is not None:
+                _FUNCTIONS.put(key, cached)
+        fn, dropped = cached
+        if dropped:
+            self.dropped_defaults += dropped
+            logger.debug("%s %s (%s): dropped %d default(s) that contradict their type", self.item, where, name, dropped)
         if clean in self.functions and self.functions[clean] != fn:
             raise self.error(f"{where} redefines the function {clean!r} differently",
                              "give every function a distinct name")
@@ -127,6 +143,38 @@ class RowContext:
         conv.id = f"{self.source}:{self.row_id}"
         conv.dropped_defaults = self.dropped_defaults
         return conv
+
+
+class _LRU:
+    """A bounded least-recently-used map (``functools.lru_cache`` cannot take unhashable specs)."""
+
+    def __init__(self, size: int):
+        self.size, self.items = size, OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        self.items[key] = value
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+# converted functions by their source spec: APIGen-MT, tau-bench and BUTTON rows repeat the same few
+# dozen tools, and converting, default-checking and validating a schema costs more than the rest of a row
+_FUNCTIONS = _LRU(4096)
+
+
+def _spec_key(spec: dict, flat_parameters: Callable | None, outputs_key: str | None) -> tuple | None:
+    """The cache key of a function spec: its JSON *in key order* (the published schema keeps the
+    source's property order) and how it is read; None when the spec is not plain JSON data."""
+    try:
+        return flat_parameters, outputs_key, json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def _row_hash(row: Any) -> str:

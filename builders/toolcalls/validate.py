@@ -65,12 +65,46 @@ def _closed(schema: Any) -> Any:
     return out
 
 
+_TOO_DEEP = ("", "parameters are nested too deeply to check", "")  # the depth check's verdict, cached with the rest
+_NOT_JSON = ("", "parameters are not JSON data", "")
+
+
 @functools.lru_cache(maxsize=2048)
 def _validator(schema_json: str) -> tuple[tuple[str, str, str] | None, JSON_SCHEMA | None]:
     """(why the schema is not JSON Schema, or None; its validator), built once per distinct schema."""
     schema = json.loads(schema_json)
+    if too_deep(schema):
+        return _TOO_DEEP, None
     problem = schema_problem(schema)
     return problem, None if problem else JSON_SCHEMA(_closed(schema))
+
+
+def compiled_parameters(parameters: Any) -> tuple[tuple[str, str, str] | None, JSON_SCHEMA | None]:
+    """``_validator`` for a parameters schema given as data: the depth check, the metaschema check and
+    the closed validator are all done once per distinct schema, not once per call."""
+    try:
+        return _validator(canonical_json(parameters))
+    except RecursionError:  # deeper than json can write
+        return _TOO_DEEP, None
+    except (ValueError, TypeError):  # not JSON at all (NaN keys, sets)
+        return (_TOO_DEEP if too_deep(parameters) else _NOT_JSON), None
+
+
+def schema_validator(schema: dict) -> Any:
+    """A compiled validator for any JSON Schema (draft 7, not closed), one per distinct schema.
+
+    jsonschema validators are reusable; building one per value costs more than validating it.
+    """
+    try:
+        key = canonical_json(schema)
+    except (TypeError, ValueError, RecursionError):  # not JSON data: build it uncached
+        return JSON_SCHEMA(schema)
+    return _schema_validator(key)
+
+
+@functools.lru_cache(maxsize=2048)
+def _schema_validator(schema_json: str) -> Any:
+    return JSON_SCHEMA(json.loads(schema_json))
 
 
 def _path(parts: Any) -> str:
@@ -82,12 +116,14 @@ def _path(parts: Any) -> str:
 
 def argument_issues(arguments: Any, parameters: dict) -> list[ArgumentIssue]:
     """Every way ``arguments`` break ``parameters``, sorted by path; empty when the call is valid."""
-    if too_deep(parameters):
-        return [ArgumentIssue(BAD_SCHEMA, "", "parameters are nested too deeply to check")]
+    problem, validator = compiled_parameters(parameters)
+    if problem is _TOO_DEEP:
+        return [ArgumentIssue(BAD_SCHEMA, "", _TOO_DEEP[1])]
     if too_deep(arguments):
         return [ArgumentIssue(CONSTRAINT, "", "arguments are nested too deeply to check")]
     try:
-        problem, validator = _validator(canonical_json(parameters))
+        if problem is _NOT_JSON:
+            raise TypeError(problem[1])
         if problem:
             return [ArgumentIssue(BAD_SCHEMA, problem[0], problem[1])]
         errors = list(validator.iter_errors(arguments))
