@@ -108,3 +108,22 @@ def test_a_permissive_licence_with_apigen_mt_is_refused_in_one_line(tmp_path, ca
     line = error_line(capsys.readouterr().err)
     assert "source 'apigen_mt' (cc-by-nc-4.0)" in line and "apache-2.0" in line
     assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+
+
+def test_itc_test_queries_decontaminate_toolmind_when_the_release_built_itc():
+    from types import SimpleNamespace
+
+    from builders.decontam import decontaminate
+    from toolmind.release import cleaning_steps
+
+    query = "Which flights leave Lisbon for Nairobi on the first Monday of March with a stop in Casablanca?"
+    ctx = SimpleNamespace(preset=SimpleNamespace(path="p.yaml"), runs={"itc": {"default": {
+        "train": [], "test": [{"id": "q1", "query": query}]}}})
+    dedup, decontam = cleaning_steps(ctx, {})
+    assert [s.name for s in decontam.sets] == ["bfcl_v4", "itc_test"] and dedup.name == "dedup_trajectories"
+    rows = [{"id": "t1", "messages": [{"role": "user", "content": f"Hi! {query} Thanks."}]},
+            {"id": "t2", "messages": [{"role": "user", "content": "Book me a table for two tonight."}]}]
+    kept, gone = decontaminate(rows, decontam.index, "trajectories")
+    assert [r["id"] for r in kept] == ["t2"] and [h.eval_set for _, h in gone] == ["itc_test"]
+    (only,) = cleaning_steps(SimpleNamespace(preset=ctx.preset, runs={}), {"dedup": False})
+    assert [s.name for s in only.sets] == ["bfcl_v4"]  # no ITC in this release: BFCL alone
