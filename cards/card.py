@@ -338,12 +338,14 @@ def check_card(folder: Path) -> dict:
         raise CardError(where, f"has {len(mine)} lines; rendered from the data it has {len(theirs)}",
                         "rebuild the card from the release (cards.card.write_card)")
     namespace: dict = {}
-    try:
-        exec(compile(load.replace(f'"{repo.group(1)}"', repr(str(folder))), f"{readme}:load_dataset", "exec"),
-             namespace)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user-facing snippet refuses the release
-        raise CardError(where, f"its load_dataset snippet fails on the folder ({type(exc).__name__}: {exc})",
-                        "fix the snippet template or the data layout") from None
+    # a fresh datasets cache: a reused folder path must not be served from an earlier build's cache
+    with tempfile.TemporaryDirectory(prefix="card-check-") as cache:
+        code = load.replace(f'"{repo.group(1)}"', repr(str(folder))).replace("revision=", f"cache_dir={cache!r}, revision=")
+        try:
+            exec(compile(code, f"{readme}:load_dataset", "exec"), namespace)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user-facing snippet refuses the release
+            raise CardError(where, f"its load_dataset snippet fails on the folder ({type(exc).__name__}: {exc})",
+                            "fix the snippet template or the data layout") from None
     for config, splits in manifest["rows"].items():
         loaded = namespace.get(config)
         for split, n in splits.items():
