@@ -106,8 +106,7 @@ class BuildContext:
         return rows
 
     def start_dataset(self) -> None:
-        self.rejects = Rejects()
-        self.runs = {}
+        self.rejects = Rejects()  # ``runs`` stay: ToolMind is decontaminated against ITC's test split
         self.sources_used = set()
         self.pools_used = set()
         if self._llm is not None:

@@ -49,7 +49,8 @@ EDGE_SCORE = {"field_transitivity": Value("float64"), "intent_coherence": Value(
               "similarity": Value("float64")}
 PROVENANCE = {"chain_id": Value("string"), "chain_seed": Value("int64"), "edge_scores": List(EDGE_SCORE),
               "end_reason": Value("string"), "ignored_first_turn_stops": Value("int32"),
-              "output_problems": Value("string"), "models": Value("string"), "prompt_versions": Value("string")}
+              "output_problems": Value("string"), "models": Value("string"), "prompt_versions": Value("string"),
+              "source_id": Value("string")}
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class ConfigContract:
     columns: tuple[Column, ...]
     check_row: Callable[[dict, str], None]
     unique: tuple[str, ...] = ()  # columns whose values may appear once per split
+    # columns added after rows of this config were first written (by builders and by users' own tools): a row
+    # may leave them out and they are written as null; the validator says whether null is allowed
+    optional: tuple[str, ...] = ()
 
     @property
     def features(self) -> Features:
@@ -88,6 +92,8 @@ class ConfigContract:
         rows = list(rows)
         names = set(self.column_names)
         for i, row in enumerate(rows):
+            if any(c not in row for c in self.optional):
+                rows[i] = row = {**row, **{c: None for c in self.optional if c not in row}}
             keys = set(row)
             if keys != names:
                 missing, extra = sorted(names - keys), sorted(keys - names)
@@ -245,8 +251,15 @@ def _prompt_completion(row: dict, tools: list[Function], item: str) -> None:
     _conversation((row["prompt"] or []) + completion, tools, item)
 
 
+def _check_license(row: dict, item: str) -> None:
+    lic = row.get("license")
+    if lic is not None and (not isinstance(lic, str) or not lic.strip() or lic != lic.strip().lower()):
+        raise SchemaError(item, f"license {lic!r} is not an SPDX id in lower case", "write e.g. cc-by-4.0, or null")
+
+
 def check_sample_row(row: dict, item: str) -> None:
     _required(row, ("id", "trajectory_id", "source"), item)
+    _check_license(row, item)
     if row["turn_index"] is None or row["turn_index"] < 0:
         raise SchemaError(item, f"turn_index {row['turn_index']!r} is not a position", "give the anchor's index")
     _prompt_completion(row, _tools(row["tools"], item), item)
@@ -254,6 +267,7 @@ def check_sample_row(row: dict, item: str) -> None:
 
 def check_trajectory_row(row: dict, item: str) -> None:
     _required(row, ("id", "source"), item)
+    _check_license(row, item)
     tools = _tools(row["tools"], item)
     conv = _conversation(row["messages"] or [], tools, item)
     assistant = sum(m.role == "assistant" for m in conv.messages)
@@ -331,6 +345,9 @@ def check_task_row(row: dict, item: str) -> None:
 # --- the declarations --------------------------------------------------------------------------------
 
 _S = Value("string")
+LICENSE = Column("license", _S, "licence the row may be used under (SPDX, lower case): its source's for open-source "
+                                "rows (xlam cc-by-4.0, apigen_mt cc-by-nc-4.0, ...), the release's for rows this "
+                                "project made; null: the release's")
 
 FUNCTIONS = ConfigContract("toolmind", "functions",
     "the standardised function pool: one OpenAI tool per row, with its output schema when the API declares one "
@@ -364,11 +381,12 @@ SAMPLES = ConfigContract("toolmind", "samples",
      Column("tools", _S, "OpenAI tools available (JSON string)"),
      Column("trajectory_id", _S, "id of the trajectory the turn comes from"),
      Column("turn_index", Value("int32"), "which assistant turn of the trajectory the anchor is (0-based)"),
-     Column("source", _S, "where the trajectory comes from (simulation or an open-source set)"),
+     Column("source", _S, "where the trajectory comes from: toolmind (simulated here) or an open-source set's name"),
      Column("generator", _S, "model that wrote the anchor turn"),
      Column("turn_verdict", VERDICT, "turn-level filter result of the anchor: rule, judge score (0/1), reason"),
-     Column("trajectory_verdict", TRAJECTORY_VERDICT, "trajectory-level filter result of its trajectory")),
-    check_sample_row, unique=("id",))
+     Column("trajectory_verdict", TRAJECTORY_VERDICT, "trajectory-level filter result of its trajectory"),
+     LICENSE),
+    check_sample_row, unique=("id",), optional=("license",))
 
 TRAJECTORIES = ConfigContract("toolmind", "trajectories",
     "one row per kept trajectory, with one verdict per assistant turn so bad turns can be masked in place",
@@ -379,12 +397,13 @@ TRAJECTORIES = ConfigContract("toolmind", "trajectories",
      Column("function_chain", List(_S), "the sampled function chain, by tool name"),
      Column("turn_verdicts", List(VERDICT), "one verdict per assistant message, in order (keep false: no loss)"),
      Column("trajectory_verdict", TRAJECTORY_VERDICT, "trajectory-level filter: user stop, judge (0/1), reason"),
-     Column("source", _S, "where the trajectory comes from"),
-     Column("generator", _S, "model that played the assistant"),
+     Column("source", _S, "where the trajectory comes from: toolmind (simulated here) or an open-source set's name"),
+     LICENSE,
+     Column("generator", _S, "model that played the assistant (null for open-source rows)"),
      Column("provenance", PROVENANCE, "chain id and seed, edge scores along the chain, end reason, ignored "
                                       "first-turn stops, tool output problems, models and prompt versions per role "
-                                      "(the last three as JSON)")),
-    check_trajectory_row, unique=("id",))
+                                      "(these three as JSON), and for open-source rows the row's id in its source")),
+    check_trajectory_row, unique=("id",), optional=("license",))
 
 GRAPH = ConfigContract("toolmind", "graph",
     "the function graph's candidate edges: output-to-input parameter similarity and the LLM validator's scores",

@@ -12,13 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from builders.errors import ConfigError
 
-class LicenseError(ValueError):
+
+class LicenseError(ConfigError):
     """A release whose licence cannot include one of its sources; names the source, the clash and the fix."""
-
-    def __init__(self, item: str, problem: str, fix: str):
-        self.item, self.problem, self.fix = item, problem, fix
-        super().__init__(f"{item}: {problem}; {fix}")
 
 
 @dataclass(frozen=True)

@@ -102,12 +102,16 @@ def source_license(source: str, release_license: str) -> str:
     return release_license
 
 
-def check_license(release_license: str, sources) -> None:
-    """A release that holds a non-commercial source cannot be published under a permissive licence."""
+def check_license(release_license: str, sources, declared: dict[str, str] | None = None) -> None:
+    """A release that holds a non-commercial source cannot be published under a permissive licence.
+
+    ``declared``: source -> licence as the build recorded it (``manifest["stats"]["sources"]``); it wins
+    over the name patterns of :data:`SOURCE_LICENSES`."""
     if NON_COMMERCIAL.search(release_license):
         return
+    declared = declared or {}
     for source in sources:
-        lic = source_license(source, release_license)
+        lic = declared.get(source) or source_license(source, release_license)
         if NON_COMMERCIAL.search(lic):
             raise CardError(f"source {source!r}", f"is licensed {lic} (non-commercial) but the release would be "
                             f"published as {release_license}",
@@ -197,6 +201,15 @@ def read_tables(folder: Path, rows: dict[str, dict[str, int]]) -> dict[str, dict
     return tables
 
 
+def _source_counts(manifest: dict) -> dict[str, dict]:
+    """Per-source counts the build recorded: licence, rows in, trajectories, samples, rejects by reason."""
+    return (manifest.get("stats") or {}).get("sources") or {}
+
+
+def source_licenses(manifest: dict) -> dict[str, str]:
+    return {name: c["license"] for name, c in _source_counts(manifest).items() if c.get("license")}
+
+
 def manifest_facts(manifest: dict) -> dict:
     """Stages, rejects by reason, dedup / decontamination counts and LLM usage, from ``manifest['stats']``.
 
@@ -224,11 +237,15 @@ def _card_text(folder: Path, manifest: dict, tables: dict, plots: list[tuple[str
 
     release_stats = stats_mod.release_stats(tables)
     licence = meta["license"]
+    declared = source_licenses(manifest)
     configs = list(tables)
     trainable = next((c for c in configs if {"prompt", "completion"} <= set(contract(dataset, c).column_names)), None)
     facts = {
         **manifest_facts(manifest), "release": release_stats, "plots": plots,
-        "sources": [(s, counts, source_license(s, licence)) for s, counts in release_stats["sources"].items()],
+        "sources": [(s, counts, declared.get(s) or source_license(s, licence))
+                    for s, counts in release_stats["sources"].items()],
+        "source_counts": [(name, c.get("license"), c.get("rows_in"), c.get("trajectories"), c.get("samples"),
+                           c.get("rejects") or {}) for name, c in _source_counts(manifest).items()],
         "judges": judges_and_thresholds(manifest.get("preset") or {}),
         "sft_snippet": sft_snippet(repo_id, trainable, version, f"{dataset}-sft") if trainable else None,
         "citations": CITATIONS, "changelog": changelog(manifest, previous),
@@ -255,7 +272,7 @@ def write_card(folder: Path, manifest: dict, *, meta: dict, description: str, re
     """
     folder = Path(folder)
     tables = read_tables(folder, manifest["rows"])
-    check_license(meta["license"], stats_mod.source_rows(tables))
+    check_license(meta["license"], stats_mod.source_rows(tables), source_licenses(manifest))
     from cards.plots import render_plots
 
     plots = render_plots(tables, folder)
@@ -321,12 +338,14 @@ def check_card(folder: Path) -> dict:
         raise CardError(where, f"has {len(mine)} lines; rendered from the data it has {len(theirs)}",
                         "rebuild the card from the release (cards.card.write_card)")
     namespace: dict = {}
-    try:
-        exec(compile(load.replace(f'"{repo.group(1)}"', repr(str(folder))), f"{readme}:load_dataset", "exec"),
-             namespace)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user-facing snippet refuses the release
-        raise CardError(where, f"its load_dataset snippet fails on the folder ({type(exc).__name__}: {exc})",
-                        "fix the snippet template or the data layout") from None
+    # a fresh datasets cache: a reused folder path must not be served from an earlier build's cache
+    with tempfile.TemporaryDirectory(prefix="card-check-") as cache:
+        code = load.replace(f'"{repo.group(1)}"', repr(str(folder))).replace("revision=", f"cache_dir={cache!r}, revision=")
+        try:
+            exec(compile(code, f"{readme}:load_dataset", "exec"), namespace)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user-facing snippet refuses the release
+            raise CardError(where, f"its load_dataset snippet fails on the folder ({type(exc).__name__}: {exc})",
+                            "fix the snippet template or the data layout") from None
     for config, splits in manifest["rows"].items():
         loaded = namespace.get(config)
         for split, n in splits.items():

@@ -174,6 +174,8 @@ class AugmentBuild:
         work = Path(options.get("work_dir") or root / ".cache" / "toolmind-augment")
         self.work = work if work.is_absolute() else root / work
         self.caps, self.shards = options.get("caps") or {}, options.get("shards", 1)
+        self.results: dict[str, Any] = {}  # "<source>/<config>" -> the pipeline's BuildResult (stats, rejects, run)
+        self.repeats: list[dict] = []  # cross-source repeats, rejects of the later source
 
     def _run(self, name: str, config: str, source: list[dict], step_list: list[Step]):
         first = step_list[0]
@@ -188,19 +190,19 @@ class AugmentBuild:
             return [], []
         result = pipeline.run()
         result.write(folder / "out")
+        self.results[f"{name}/{config}"] = result
         return result.items, result.rejects
 
     def source_rows(self, src: DatasetSource) -> list[dict]:
         rows = src.rows() if self.max_rows is None else islice(src.rows(), self.max_rows)
         return [{"id": content_hash([src.name, i]), "index": i, "row": row} for i, row in enumerate(rows)]
 
-    def run_source(self, src: DatasetSource) -> tuple[list[dict], list[dict], dict]:
+    def run_source(self, src: DatasetSource, split: bool = True) -> tuple[list[dict], list[dict], dict]:
         source = self.source_rows(src)
         trajectories, rejected = self._run(src.name, "trajectories", source, [
             NormalizeRows(src), Unique("trajectory_id", "conversation"), steps.Judges(self.filters),
             steps.TrajectoryRows()])
-        samples, sample_rejects = self._run(src.name, "samples", trajectories, [
-            steps.TurnSplit(), Unique("id", "sample")])
+        samples, sample_rejects = self._run(src.name, "samples", trajectories, sample_steps()) if split else ([], [])
         reasons = Counter(r["reason"] for r in rejected + sample_rejects)
         counts = {"license": src.license, "format": src.format, "rows_in": len(source),
                   "trajectories": len(trajectories), "samples": len(samples), "rejects": dict(sorted(reasons.items()))}
@@ -208,14 +210,15 @@ class AugmentBuild:
                     len(trajectories), len(samples), sum(reasons.values()))
         return trajectories, samples, counts
 
-    def run(self) -> dict:
+    def run(self, split: bool = True) -> dict:
         """Every source in name order; a trajectory or sample an earlier source already gave is a reject
-        of the later source (the contract's ids are unique across the whole config)."""
+        of the later source (the contract's ids are unique across the whole config). ``split=False``: the
+        trajectories only, for a caller that cleans them (dedup, decontamination) before its own turn split."""
         out: dict[str, Any] = {"trajectories": [], "samples": [], "sources": {}}
         owner: dict[str, str] = {}
-        repeats: list[dict] = []
+        repeats = self.repeats
         for src in self.sources:
-            trajectories, samples, counts = self.run_source(src)
+            trajectories, samples, counts = self.run_source(src, split)
             reasons = Counter(counts["rejects"])
             kept: set[str] = set()
             for config, rows in (("trajectories", trajectories), ("samples", samples)):
@@ -233,11 +236,16 @@ class AugmentBuild:
                     if config == "trajectories":
                         kept.add(row["id"])
             counts["trajectories"] = len(kept)
-            counts["samples"] = sum(s["source"] == src.name for s in out["samples"])
+            counts["samples"] = sum(s["source"] == src.name for s in out["samples"]) if split else None
             counts["rejects"] = dict(sorted(reasons.items()))
             out["sources"][src.name] = counts
         write_rejects(self.work / "cross_source_rejects.jsonl", repeats)
         return out
+
+
+def sample_steps() -> list[Step]:
+    """The turn split, a sample repeated across trajectories kept once (its id is its content)."""
+    return [steps.TurnSplit(), Unique("id", "sample")]
 
 
 def build_augmented(ctx: ContextLike, options: dict) -> dict:

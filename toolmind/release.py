@@ -15,6 +15,22 @@ uses their union; a key set differently on two configs is an error). The pool ke
         trajectories: {simulation: {max_turns: 2}, filters: {trajectory: record, turn: record}}
         samples: {}
 
+Four keys are the release's, not the synthesis build's (any config may carry them, as the others):
+
+- ``augment``: open-source rows (``toolmind.augment``): ``{sources: {name: {format, path | hub_id, split,
+  license[, tools]}}, filters, max_rows, caps}``. Their trajectories join the synthesized ones; the
+  dataset's ``license`` is checked against every source before any work (the error names the source).
+- ``synthesize: false``: no simulation; ``trajectories`` / ``samples`` hold the augmented rows alone (the
+  preset may list only those two configs then).
+- ``dedup``: near-duplicate and exact removal over all trajectories (``builders.dedup``; ``{threshold}``
+  or ``false``), before the turn split, so a sample goes with its trajectory.
+- ``decontaminate``: removal of trajectories whose user text overlaps an evaluation set
+  (``builders.decontam``): ``{sets: [bfcl_v4, itc_test]}`` or ``false``; by default BFCL v4, and the ITC
+  test split when this release built ITC first.
+
+Per source (``toolmind`` for the synthesized rows): licence, rows in, trajectories and samples out and
+rejects by reason, in ``manifest["stats"]["sources"]`` (the card's sources table).
+
 Without a ``completion`` section no function is sent for completion (a request budget of 0).
 ``roles(ctx)`` names the LLM roles the listed configs' steps call; ``check(ctx, cfg, where)`` assembles
 every stage and checks every option, role and cap without any work; ``plan(ctx)`` is the
@@ -27,14 +43,20 @@ import json
 import logging
 from pathlib import Path
 
+from collections import Counter
+
 from builders.context import BuildContext
-from builders.contract import contract
+from builders.dedup import Dedup
+from builders.decontam import BFCL, Decontaminate, bfcl_questions, eval_set
 from builders.errors import ConfigError
+from builders.licenses import LicenseError
 from builders.preset import PresetError
+from builders.runtime import Pipeline
 from builders.runtime.checkpoint import atomic_write
-from builders.schema import dumps
+from toolmind import steps
+from toolmind.augment import AugmentBuild, sample_steps
 from toolmind.pipeline import STAGES, ToolMindBuild, run_toolmind, stage_roles
-from toolmind.turns import SOURCE
+from toolmind.turns import SOURCE, published_row
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +67,11 @@ DATASET = "toolmind"
 FLAT_POOL_KEYS = ("source", "max_per_provider", "max_functions", "providers")
 # the release sets these itself, from the CLI
 RUNTIME_KEYS = ("executor", "shards")
+# read here, around the synthesis build (see the module doc)
+RELEASE_KEYS = ("augment", "synthesize", "dedup", "decontaminate")
+CONVERSATION_CONFIGS = ("trajectories", "samples")
+ITC_TEST = "itc_test"
+EVAL_SETS = (BFCL, ITC_TEST)
 
 
 def pipeline_options(ctx: BuildContext) -> dict:
@@ -82,10 +109,26 @@ def last_stage(ctx: BuildContext) -> str:
     return listed[-1] if listed else STAGES[0]
 
 
+def _where(ctx: BuildContext) -> str:
+    return f"preset {ctx.preset.path} datasets.{DATASET}"
+
+
+def synthesis_options(options: dict) -> dict:
+    return {k: v for k, v in options.items() if k not in RELEASE_KEYS}
+
+
+def synthesizes(ctx: BuildContext) -> bool:
+    value = pipeline_options(ctx).get("synthesize", True)
+    if not isinstance(value, bool):
+        raise PresetError(f"{_where(ctx)} synthesize", f"must be true or false, got {value!r}",
+                          "write synthesize: false to publish augmented rows only")
+    return value
+
+
 def _build(ctx: BuildContext) -> ToolMindBuild:
     """The build with every option checked; a wrong type becomes one preset error line."""
     try:
-        return ToolMindBuild(ctx, run_options(ctx))
+        return ToolMindBuild(ctx, synthesis_options(run_options(ctx)))
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -95,17 +138,91 @@ def _build(ctx: BuildContext) -> ToolMindBuild:
 
 def roles(ctx: BuildContext) -> list[str]:
     """The LLM roles the steps of the configs this preset builds call (the release checks ``llm.roles``)."""
-    wanted = STAGES[: STAGES.index(last_stage(ctx)) + 1]
-    return sorted({role for config in wanted for role in stage_roles(config)})
+    wanted = STAGES[: STAGES.index(last_stage(ctx)) + 1] if synthesizes(ctx) else ()
+    found = {role for config in wanted for role in stage_roles(config)}
+    if pipeline_options(ctx).get("augment"):
+        found.update(steps.Judges.roles)
+    return sorted(found)
+
+
+def augment_build(ctx: BuildContext, options: dict) -> AugmentBuild | None:
+    """The augmentation with its options and sources checked, and the dataset's licence against every
+    source (a clash is one error line naming the source), before any row is read; None without ``augment``."""
+    section = options.get("augment")
+    if not section:
+        return None
+    where = _where(ctx)
+    if not isinstance(section, dict):
+        raise PresetError(f"{where} augment", f"must be a mapping, got {type(section).__name__}",
+                          "write augment: {sources: {name: {format, path, license}}}")
+    if last_stage(ctx) not in CONVERSATION_CONFIGS:
+        raise PresetError(f"{where} augment", "adds trajectories, but the preset lists neither trajectories nor "
+                          "samples", "list the trajectories and samples configs")
+    for key in ("work_dir", "license", "shards"):
+        if key in section:
+            raise PresetError(f"{where} augment.{key}", "is set by the release", "leave it out of the preset")
+    aug = {**section, "work_dir": str(Path(options["work_dir"]) / "augment"), "shards": ctx.shards,
+           "license": ctx.preset.datasets[DATASET].license}
+    try:
+        return AugmentBuild(ctx, aug)
+    except LicenseError as exc:
+        raise ConfigError(exc.item, exc.problem, exc.fix) from None
+
+
+def cleaning_steps(ctx: BuildContext, options: dict, load: bool = True) -> list:
+    """Dedup and decontamination over trajectories, as the preset sets them; ``load=False`` checks the options
+    without reading an evaluation set."""
+    where, out = _where(ctx), []
+    dedup = options.get("dedup", {})
+    if dedup is not False:
+        if not isinstance(dedup, dict) or set(dedup) - {"threshold"}:
+            raise PresetError(f"{where} dedup", f"must be false or {{threshold}}, got {dedup!r}",
+                              "write dedup: {threshold: 0.7} (Jaccard of word 3-grams) or dedup: false")
+        out.append(Dedup("trajectories", **dedup))
+    decontam = options.get("decontaminate", {})
+    if decontam is not False:
+        if not isinstance(decontam, dict) or set(decontam) - {"sets"}:
+            raise PresetError(f"{where} decontaminate", f"must be false or {{sets}}, got {decontam!r}",
+                              f"write decontaminate: {{sets: [{', '.join(EVAL_SETS)}]}} or decontaminate: false")
+        names = decontam.get("sets")
+        unknown = sorted(set(names or ()) - set(EVAL_SETS))
+        if unknown or (names is not None and not names):
+            raise PresetError(f"{where} decontaminate.sets", f"names {unknown or 'no set'}",
+                              f"list some of {', '.join(EVAL_SETS)}")
+        sets = [bfcl_questions()] if load and BFCL in (names or (BFCL,)) else []
+        itc = (ctx.runs.get("itc") or {}).get("default", {}).get("test") if load else None
+        if names and ITC_TEST in names and load and itc is None:
+            raise PresetError(f"{where} decontaminate.sets", "names itc_test, but this release has no ITC test "
+                              "split", "build itc before toolmind in the same release, or drop itc_test")
+        if itc is not None and ITC_TEST in (names or EVAL_SETS):
+            sets.append(eval_set(ITC_TEST, itc))
+        if sets or not load:
+            out.append(Decontaminate(sets, "trajectories"))
+    for step in out:
+        if load:
+            step.check()
+    return out
 
 
 def check(ctx: BuildContext, cfg: dict, where: str) -> None:
-    """Every option, stage, role, cap and the pool's source, before any build."""
+    """Every option, stage, role, cap, the pool's source and the augmentation's sources and licences, before
+    any build."""
     options = run_options(ctx)
-    _build(ctx).check(last_stage(ctx))
-    pool = options.get("pool") or {}
-    ctx.check_pool(pool.get("source", "openapi"), f"{where} pool",
-                   {k: pool[k] for k in ("max_per_provider", "max_functions", "providers") if k in pool})
+    if synthesizes(ctx):
+        _build(ctx).check(last_stage(ctx))
+        pool = options.get("pool") or {}
+        ctx.check_pool(pool.get("source", "openapi"), f"{where} pool",
+                       {k: pool[k] for k in ("max_per_provider", "max_functions", "providers") if k in pool})
+    else:
+        listed = sorted(set(ctx.preset.datasets[DATASET].configs) - set(CONVERSATION_CONFIGS))
+        if listed:
+            raise PresetError(f"{_where(ctx)}.configs.{listed[0]}", "needs the synthesis, but synthesize is false",
+                              "list only trajectories and samples, or drop synthesize: false")
+        if not options.get("augment"):
+            raise PresetError(f"{_where(ctx)} synthesize", "is false and there is no augment section: nothing to "
+                              "publish", "add augment: {sources: ...} or drop synthesize: false")
+    augment_build(ctx, options)
+    cleaning_steps(ctx, options, load=False)
 
 
 def plan(ctx: BuildContext) -> str:
@@ -113,6 +230,9 @@ def plan(ctx: BuildContext) -> str:
     earlier outputs, so they are given as the bounds the preset's budgets set."""
     from toolmind import steps
 
+    if not synthesizes(ctx):
+        sources = sorted((pipeline_options(ctx).get("augment") or {}).get("sources") or {})
+        return f"trajectories: augmented rows only, from {', '.join(sources)} (judges, rules, turn split)"
     build = _build(ctx)
     budget = (build.options.get("completion") or {}).get("max_functions")
     pool = build.pool_rows()
@@ -130,44 +250,99 @@ def plan(ctx: BuildContext) -> str:
     return "\n".join(lines)
 
 
-def _merged_stats(results: dict) -> dict:
-    """The stats of every config's pipeline as one manifest entry: steps by name, LLM usage summed per role."""
-    steps, usage = {}, {}
+def _merged_stats(results: dict, extra_usage=()) -> dict:
+    """The stats of every config's pipeline as one manifest entry: steps by name, LLM usage summed per role
+    (with the augmentation's, whose steps are counted per source instead)."""
+    steps_, usage = {}, {}
     for result in results.values():
-        steps.update(result.stats["steps"])
-        for role, counts in result.stats["llm"].items():
+        steps_.update(result.stats["steps"])
+    for llm in [r.stats["llm"] for r in results.values()] + list(extra_usage):
+        for role, counts in llm.items():
             total = usage.setdefault(role, dict.fromkeys(counts, 0))
             for key, n in counts.items():
                 total[key] = total.get(key, 0) + n
-    return {"steps": dict(sorted(steps.items())), "llm": dict(sorted(usage.items()))}
+    return {"steps": dict(sorted(steps_.items())), "llm": dict(sorted(usage.items()))}
+
+
+class ReleaseBuild:
+    """One ToolMind release: synthesis up to the last listed config, augmentation, dedup and decontamination
+    of all trajectories, then one turn split; rows in the contract's columns with per-source counts."""
+
+    def __init__(self, ctx: BuildContext):
+        self.ctx, self.options = ctx, run_options(ctx)
+        self.last = last_stage(ctx)
+        self.results: dict = {}  # pipeline name -> BuildResult
+        self.license = ctx.preset.datasets[DATASET].license
+
+    def pipeline(self, name: str, source: list[dict], step_list: list):
+        pipe = Pipeline(f"toolmind-{name}", source=source, steps=step_list, work_dir=Path(self.options["work_dir"]) / name,
+                        seed=self.ctx.seed, shards=self.ctx.shards, executor=self.ctx.executor, progress=False)
+        if not source:
+            return []
+        result = self.results[name] = pipe.run()
+        result.write(Path(self.options["work_dir"]) / name / "out")
+        for r in result.rejects:
+            self.ctx.rejects.add(f"{DATASET}:{r['step']}", r["item"], r["reason"], r["record"])
+        return result.items
+
+    def run(self) -> dict:
+        rows: dict = {}
+        conversations = self.last in CONVERSATION_CONFIGS
+        if synthesizes(self.ctx):
+            build, rows = run_toolmind(self.ctx, synthesis_options(self.options),
+                                       "trajectories" if conversations else self.last)
+            self.results.update(build.results)
+            for result in build.results.values():
+                for r in result.rejects:
+                    self.ctx.rejects.add(f"{DATASET}:{r['step']}", r["item"], r["reason"], r["record"])
+        counts, usage = {}, []
+        if conversations:
+            trajectories = rows.get("trajectories", {}).get("train", [])
+            counts = {SOURCE: {"license": self.license, "format": "simulation", "rows_in": len(trajectories),
+                               "rejects": {}}} if synthesizes(self.ctx) else {}
+            augment = augment_build(self.ctx, self.options)
+            if augment is not None:
+                out = augment.run(split=False)
+                trajectories = trajectories + out["trajectories"]
+                counts.update(out["sources"])
+                for name, result in sorted(augment.results.items()):
+                    usage.append(result.stats["llm"])
+                    for r in result.rejects:
+                        self.ctx.rejects.add(f"{DATASET}:augment:{name}:{r['step']}", r["item"], r["reason"],
+                                             r["record"])
+                for r in augment.repeats:
+                    self.ctx.rejects.add(f"{DATASET}:augment:{r['step']}", r["item"], r["reason"], r["record"])
+            cleaning = cleaning_steps(self.ctx, self.options)
+            kept = self.pipeline("clean", trajectories, cleaning) if cleaning else trajectories
+            source_of = {t["id"]: t["source"] for t in trajectories}
+            clean = self.results.get("clean")
+            for r in clean.rejects if clean else ():
+                rejects = counts[source_of[r["item"]]]["rejects"]
+                rejects[r["reason"]] = rejects.get(r["reason"], 0) + 1
+            rows["trajectories"] = {"train": sorted(kept, key=lambda t: t["id"])}
+            if self.last == "samples":
+                rows["samples"] = {"train": self.pipeline("samples", kept, sample_steps())}
+            for name, c in counts.items():
+                c["trajectories"] = sum(t["source"] == name for t in kept)
+                c["samples"] = sum(s["source"] == name for s in rows.get("samples", {}).get("train", []))
+                c["rejects"] = dict(sorted(c["rejects"].items()))
+        stats = _merged_stats(self.results, usage)
+        if counts:
+            stats["sources"] = dict(sorted(counts.items()))
+        self.ctx.stats[DATASET] = stats
+        run = {name: result.run for name, result in self.results.items()}
+        atomic_write(Path(self.options["work_dir"]) / "run.json",
+                     (json.dumps(run, indent=2, sort_keys=True) + "\n").encode())
+        return {config: {split: [published_row(config, r, self.license) for r in split_rows]
+                         for split, split_rows in splits.items()} for config, splits in rows.items()}
 
 
 def _run(ctx: BuildContext) -> dict:
     """The one build of this release (cached in the context), with its stats and rejects for the manifest."""
     cached = ctx.runs.get(DATASET)
     if cached is None:
-        options = run_options(ctx)
-        build, rows = run_toolmind(ctx, options, last_stage(ctx))
-        for config, result in build.results.items():
-            for r in result.rejects:
-                ctx.rejects.add(f"{DATASET}:{r['step']}", r["item"], r["reason"], r["record"])
-        ctx.stats[DATASET] = _merged_stats(build.results)
-        run = {config: result.run for config, result in build.results.items()}
-        atomic_write(Path(options["work_dir"]) / "run.json", (json.dumps(run, indent=2, sort_keys=True) + "\n").encode())
-        cached = ctx.runs[DATASET] = {config: {split: [published(config, r) for r in split_rows]
-                                               for split, split_rows in splits.items()}
-                                      for config, splits in rows.items()}
+        cached = ctx.runs[DATASET] = ReleaseBuild(ctx).run()
     return cached
-
-
-def published(config: str, row: dict) -> dict:
-    """A pipeline row in its config's contract columns (nested mappings with open keys as JSON text)."""
-    if config == "trajectories":
-        prov = row["provenance"]
-        row = {**row, "source": SOURCE, "generator": (prov.get("models") or {}).get("assistant"),
-               "provenance": {**prov, **{k: dumps(prov.get(k) or ({} if k != "output_problems" else []))
-                                         for k in ("models", "prompt_versions", "output_problems")}}}
-    return {c: row.get(c) for c in contract(DATASET, config).column_names}
 
 
 def _builder(config: str):

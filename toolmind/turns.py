@@ -7,21 +7,22 @@ on the anchor only). Earlier assistant turns lose their reasoning in a sample's 
 at inference time never sees its own past reasoning either.
 
 Both shapes serve synthesized and open-source (``toolmind.augment``) trajectories alike; ``source``
-says which. :func:`published_trajectory` and :func:`published_sample` give the columns that
-``builders.contract`` declares for the two configs.
+says which, and ``license`` under which licence the row may be used. :func:`published_row` gives the
+columns that ``builders.contract`` declares for every config.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from builders.schema import canonical_json
+from builders.contract import contract
+from builders.schema import canonical_json, dumps
 
 SOURCE = "toolmind"
 TRAJECTORY_COLUMNS = ("id", "messages", "tools", "intent", "function_chain", "turn_verdicts",
                       "trajectory_verdict", "source", "provenance")
 SAMPLE_COLUMNS = ("id", "prompt", "completion", "tools", "trajectory_id", "turn_index", "source", "generator",
-                  "turn_verdict", "trajectory_verdict")
+                  "turn_verdict", "trajectory_verdict", "license")
 _PROVENANCE = ("chain_id", "chain_seed", "edge_scores", "end_reason", "ignored_first_turn_stops", "output_problems",
                "models", "prompt_versions", "license", "source_id")
 _ID_LENGTH = 16  # as builders.schema.content_hash
@@ -62,6 +63,7 @@ def split_samples(row: dict) -> list[dict]:
     tail = b'],"tools":' + _encoded(tools) + b"}"
     generator = row["provenance"]["models"].get("assistant")
     source = row.get("source") or SOURCE
+    license = row["provenance"].get("license")
     anchors = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     out = []
     for turn_index, (i, verdict) in enumerate(zip(anchors, row["turn_verdicts"])):
@@ -77,38 +79,24 @@ def split_samples(row: dict) -> list[dict]:
             "id": digest.hexdigest()[:_ID_LENGTH],
             "prompt": prompt_form[:i], "completion": completion, "tools": tools, "trajectory_id": row["id"],
             "turn_index": turn_index, "source": source, "generator": generator,
-            "turn_verdict": verdict, "trajectory_verdict": row["trajectory_verdict"],
+            "turn_verdict": verdict, "trajectory_verdict": row["trajectory_verdict"], "license": license,
         })
     return out
 
 
-_VERDICT_KEYS = ("keep", "error", "rule", "judge", "reason")
+def published_row(config: str, row: dict, license: str | None = None) -> dict:
+    """A pipeline row in its config's contract columns: the one mapping the release and augmentation use.
 
-
-def _verdict(verdict: dict) -> dict:
-    out = {key: verdict.get(key) for key in _VERDICT_KEYS}
-    out["judge"] = None if out["judge"] is None else float(out["judge"])
-    return out
-
-
-def _score(trajectory_verdict: dict | None) -> float | None:
-    judge = (trajectory_verdict or {}).get("judge")
-    return None if judge is None else float(judge)
-
-
-def published_trajectory(row: dict) -> dict:
-    """A ``trajectories`` row in the columns ``builders.contract`` declares (intent as JSON text)."""
-    intent = row["intent"]
-    return {"id": row["id"], "messages": row["messages"], "tools": row["tools"],
-            "intent": intent if intent is None or isinstance(intent, str) else canonical_json(intent),
-            "function_chain": row["function_chain"], "turn_verdicts": [_verdict(v) for v in row["turn_verdicts"]],
-            "source": row["source"], "generator": (row["provenance"].get("models") or {}).get("assistant"),
-            "trajectory_score": _score(row["trajectory_verdict"])}
-
-
-def published_sample(sample: dict) -> dict:
-    """A ``samples`` row in the columns ``builders.contract`` declares."""
-    return {"id": sample["id"], "trajectory_id": sample["trajectory_id"], "turn_index": sample["turn_index"],
-            "prompt": sample["prompt"], "completion": sample["completion"], "tools": sample["tools"],
-            "source": sample["source"], "generator": sample["generator"], "verdict": _verdict(sample["turn_verdict"]),
-            "trajectory_score": _score(sample["trajectory_verdict"])}
+    Mappings with open keys (``provenance`` models, prompt versions, output problems) become JSON text;
+    ``generator`` is the model that played the assistant; ``license`` is the row's own (an open-source
+    row carries its source's) or, for rows this project made, the given release licence.
+    """
+    if config == "trajectories":
+        prov = row.get("provenance") or {}
+        row = {**row, "source": row.get("source") or SOURCE, "license": prov.get("license") or license,
+               "generator": (prov.get("models") or {}).get("assistant"),
+               "provenance": {**prov, **{k: dumps(prov.get(k) or ([] if k == "output_problems" else {}))
+                                         for k in ("models", "prompt_versions", "output_problems")}}}
+    elif config == "samples":
+        row = {**row, "license": row.get("license") or license}
+    return {c: row.get(c) for c in contract("toolmind", config).column_names}

