@@ -30,7 +30,7 @@ def test_examples_prefer_the_language_and_requests_render():
     tools = {t["tool_id"]: t for t in tools_from_itc_json(GOOGLE_TRANSLATE)}
     req = query_request(API_SET, api_set_specs(API_SET, tools), picked[:1], n=3)
     text = req["messages"][0]["content"]
-    assert req["prompt"] == "query_single@1" and "German" in text and "translate1" in text and picked[0]["query"] in text
+    assert req["prompt"] == "query_single@2" and "German" in text and "translate1" in text and picked[0]["query"] in text
 
 
 def test_query_replies_are_validated_and_language_mismatches_are_counted_rejects():
