@@ -31,8 +31,8 @@ REPLY_SCHEMA = {
 }
 # how many of the set's APIs one query of each task type names (capped by the set's size)
 QUERY_APIS = {"single": (1, 1), "repeated": (1, 1), "parallel": (2, 3), "nested": (2, 3)}
-QUERY_CHARS = (20, 240)
-_DESCRIPTION_CHARS = 160
+QUERY_CHARS = (20, 160)
+_DESCRIPTION_CHARS = 100
 
 
 def set_names(api_set: dict) -> list[str]:
@@ -67,12 +67,12 @@ def prompt_specs(specs: list[dict]) -> list[dict]:
     read a short prompt faster and better than URLs, status codes and long descriptions."""
     def param(p: dict) -> dict:
         return {"name": p["name"], "type": p.get("type", "string"),
-                "description": (p.get("description") or "")[:80]}
+                "description": (p.get("description") or "")[:40]}
 
     return [{"tool_name": s["tool_name"], "country": s["country"],
              "api_list": [{"name": a["name"], "description": (a.get("description") or "")[:_DESCRIPTION_CHARS],
                            "required_parameters": [param(p) for p in a.get("required_parameters", [])],
-                           "optional_parameters": [param(p) for p in a.get("optional_parameters", [])[:4]]}
+                           "optional_parameters": [param(p) for p in a.get("optional_parameters", [])[:2]]}
                           for a in s["api_list"]]} for s in specs]
 
 
