@@ -20,7 +20,7 @@ from itc.catalog import item_rng
 STAGE = "check_answers"
 REPLY_SCHEMA = {"type": "object", "required": ["decision", "reasoning"], "additionalProperties": False,
                 "properties": {"decision": {"enum": ["Pass", "Fail"]},
-                               "reasoning": {"type": "string", "minLength": 1, "maxLength": 100}}}
+                               "reasoning": {"type": "string", "minLength": 1, "maxLength": 60}}}
 CHECKER_TEMPERATURE = 0.0
 
 

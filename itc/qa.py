@@ -21,7 +21,7 @@ REPLY_SCHEMA = {"type": "object", "required": ["Thought", "Action"],
 
 # how many calls an Action of each task type makes (``action_problems`` checks the same rules)
 ACTION_CALLS = {"single": (1, 1), "repeated": (2, 3), "parallel": (2, 3), "nested": (2, 3)}
-THOUGHT_CHARS = (10, 160)
+THOUGHT_CHARS = (10, 100)
 
 
 def reply_schema(endpoints: dict[str, dict], task_type: str, names: list[str] | None = None) -> dict:

@@ -28,15 +28,13 @@ REPLY_SCHEMA = {"type": "object", "required": list(DIMENSIONS),
 
 
 SCORES = [1, 2, 3, 4, 5]
-EXPLANATION_CHARS = 40
 
 
 def request_schema() -> dict:
-    """What the judge is asked for: an integer score (enum 1-5) per dimension, an explanation at most a
-    few words long (optional: every token costs seconds on the embedded model). The total is computed here."""
+    """What the judge is asked for: an integer score (enum 1-5) per dimension and nothing else (a small
+    judge's explanations are noise that costs most of the reply's tokens). The total is computed here."""
     dimension = {"type": "object", "required": ["score"], "additionalProperties": False,
-                 "properties": {"score": {"enum": SCORES}, "explanation": {"type": "string",
-                                                                           "maxLength": EXPLANATION_CHARS}}}
+                 "properties": {"score": {"enum": SCORES}}}
     return {"type": "object", "required": list(DIMENSIONS), "additionalProperties": False,
             "properties": {d: dimension for d in DIMENSIONS}}
 

@@ -75,7 +75,7 @@ def make_responder():
             query = _between(text, "Please evaluate the following query:", "Your response:")
             # judge 2 (sampling seed 2) dislikes picnic queries; judge 1 likes everything
             low = request.get("seed") == 2 and "picnic" in query
-            return Reply(content=json.dumps({d: {"score": 2 if low else 5, "explanation": "ok"} for d in
+            return Reply(content=json.dumps({d: {"score": 2 if low else 5} for d in
                                              ("relevance", "clarity", "specificity", "practicality",
                                               "language_appropriateness")}))
         if "The task is as follows:" in text:

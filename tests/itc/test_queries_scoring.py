@@ -105,9 +105,10 @@ def test_judges_are_asked_for_integer_scores_one_to_five():
     from itc.scoring import scoring_request
 
     schema = scoring_request({"query": "q"}, [], "German")["reply_schema"]
-    good = {d: {"score": 4, "explanation": "clear"} for d in ("relevance", "clarity", "specificity", "practicality",
+    good = {d: {"score": 4} for d in ("relevance", "clarity", "specificity", "practicality",
                                                             "language_appropriateness")}
     assert _fits(good, schema) and schema["properties"]["clarity"]["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
     for bad in (6, 0, "4", 4.5):
         assert not _fits({**good, "clarity": {"score": bad}}, schema)
     assert not _fits({k: v for k, v in good.items() if k != "practicality"}, schema)
+    assert not _fits({**good, "clarity": {"score": 4, "explanation": "x" * 300}}, schema)  # nothing to ramble in
