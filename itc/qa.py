@@ -22,6 +22,14 @@ REPLY_SCHEMA = {"type": "object", "required": ["Thought", "Action"],
 # how many calls an Action of each task type makes (``action_problems`` checks the same rules)
 ACTION_CALLS = {"single": (1, 1), "repeated": (2, 3), "parallel": (2, 3), "nested": (2, 3)}
 THOUGHT_CHARS = (10, 100)
+ARGUMENT_CHARS = 80  # a string argument's bound in the request schema, so a value cannot run on to max_tokens
+
+
+def _arguments(parameters: dict) -> dict:
+    """An API's argument schema for the reply: no other keys, and string values bounded."""
+    props = {k: {**v, "maxLength": v.get("maxLength", ARGUMENT_CHARS)} if isinstance(v, dict) and v.get("type") == "string"
+             else v for k, v in (parameters.get("properties") or {}).items()}
+    return {**parameters, "properties": props, "additionalProperties": False}
 
 
 def reply_schema(endpoints: dict[str, dict], task_type: str, names: list[str] | None = None) -> dict:
@@ -30,7 +38,7 @@ def reply_schema(endpoints: dict[str, dict], task_type: str, names: list[str] | 
     needs; a repeated task's calls all go to one API. Built with the structured tool mode's schema.
     """
     wanted = [n for n in names or () if n in endpoints] or list(endpoints)
-    fns = [{"name": n, "parameters": {**endpoints[n]["parameters"], "additionalProperties": False}} for n in wanted]
+    fns = [{"name": n, "parameters": _arguments(endpoints[n]["parameters"])} for n in wanted]
     low, high = ACTION_CALLS[task_type]
 
     def calls(group: list[dict]) -> dict:

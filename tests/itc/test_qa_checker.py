@@ -122,6 +122,7 @@ def test_answer_schemas_constrain_calls_to_the_querys_apis_and_their_parameters(
     assert not _fits({"Thought": thought, "Action": [{**call, "arguments": {"text": "x"}}]}, single)  # misses target_lang
     assert not _fits({"Thought": thought, "Action": [{**call, "arguments": {**call["arguments"], "tone": "warm"}}]}, single)
     assert not _fits({"Thought": thought, "Action": "[translate1(text='x', target_lang='fr')]"}, single)
+    assert not _fits({"Thought": thought, "Action": [{**call, "arguments": {**call["arguments"], "text": "x" * 500}}]}, single)
     repeated = schema("repeated")  # no query_apis: the set's APIs
     assert _fits({"Thought": thought, "Action": [call, call]}, repeated)
     assert not _fits({"Thought": thought, "Action": [call, detect]}, repeated)  # one API, called again
