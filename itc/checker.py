@@ -18,8 +18,9 @@ from builders.schema import dumps
 from itc.catalog import item_rng
 
 STAGE = "check_answers"
-REPLY_SCHEMA = {"type": "object", "required": ["decision", "reasoning"],
-                "properties": {"decision": {"enum": ["Pass", "Fail"]}, "reasoning": {"type": "string"}}}
+REPLY_SCHEMA = {"type": "object", "required": ["decision", "reasoning"], "additionalProperties": False,
+                "properties": {"decision": {"enum": ["Pass", "Fail"]},
+                               "reasoning": {"type": "string", "minLength": 1, "maxLength": 60}}}
 CHECKER_TEMPERATURE = 0.0
 
 
@@ -29,11 +30,23 @@ def checkers_for(generator: str, models: list[str]) -> list[str]:
     return others or [generator]
 
 
+def tool_summary(tools: list[dict]) -> list[dict]:
+    """Each tool's name, a short description and its parameter names: enough to judge an answer, and a
+    short prompt for a small checker."""
+    out = []
+    for tool in tools:
+        fn = tool.get("function", tool)
+        params = fn.get("parameters") or {}
+        out.append({"name": fn.get("name"), "description": (fn.get("description") or "")[:160],
+                    "parameters": sorted(params.get("properties") or {})})
+    return out
+
+
 def checker_request(query: dict, candidate: dict, tools: list[dict], examples: list[dict], language_name: str) -> dict:
     prompt = load_prompt(__file__, "prompts/checker.txt")
     answer = {"Thought": candidate["thought"], "Action": candidate["actions"]}
     dialog = [{"role": "user", "content": query["query"]}, {"role": "assistant", "content": dumps(answer)}]
-    text = prompt.render(example_list="\n".join(dumps(e) for e in examples) or "(none)", tool_list=dumps(tools),
+    text = prompt.render(example_list="\n".join(dumps(e) for e in examples) or "(none)", tool_list=dumps(tool_summary(tools)),
                          dialog=dumps(dialog), language_name=language_name)
     return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": REPLY_SCHEMA,
             "temperature": CHECKER_TEMPERATURE}

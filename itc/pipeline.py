@@ -29,7 +29,7 @@ from builders.errors import ConfigError
 from builders.llm.client import ChatRequest
 from builders.llm.prompts import PromptTemplate
 from builders.runtime import GlobalStep, MapStep, Pipeline, Reject
-from builders.runtime.task import LLMTask
+from builders.runtime.task import LLMTask, schema_validator
 from itc import checker, qa, queries, scoring
 from itc.catalog import apply_overrides, endpoint_parameters, public_spec, tool_problems, tools_from_itc_json
 from itc.languages import identify_language, language_matches
@@ -159,14 +159,18 @@ class ITCTask(LLMTask):
         return {"sampling": self.sampling} if self.sampling else {}
 
     async def ask(self, ctx, item: dict, role: str, request: dict, validator=None, sampling: dict | None = None):
-        """The JSON value of one reply, or ``Reject`` naming the role and the problem."""
+        """The JSON value of one reply, or ``Reject`` naming the role and the problem.
+
+        The reply is checked against the request's own schema (per item: the set's API names, the
+        query's parameters), the one the server constrained generation to.
+        """
         sampling = {**(self.sampling or {}), **(sampling or {})}
         if "temperature" in request:
             sampling["temperature"] = request["temperature"]
         chat = ChatRequest(messages=request["messages"], prompt_version=request["prompt"], item=item["id"],
                            sampling=sampling or None)
-        result = await ctx.chat_json(role, chat, schema=request["reply_schema"], validator=validator or self.validate,
-                                     name=self.name)
+        result = await ctx.chat_json(role, chat, schema=request["reply_schema"],
+                                     validator=validator or schema_validator(request["reply_schema"]), name=self.name)
         if not result.ok:
             raise Reject(f"{role}: {result.error}", {"item": item["id"], "reply": result.chat.content
                                                      if result.chat and result.chat.ok else None})
@@ -256,7 +260,8 @@ class ScoreQuery(ITCTask):
         return {**super().settings(), "judge": self.judge}
 
     async def aprocess(self, item, ctx):
-        request = scoring.scoring_request(item, item["specs"], queries.language_name(item["language"]))
+        request = scoring.scoring_request(item, queries.prompt_specs(item["specs"]),
+                                          queries.language_name(item["language"]))
         value = await self.ask(ctx, item, self.role, request)
         return {**item, self.column: {"role": self.role, **scoring.parse_score_reply(value)}}
 
@@ -296,7 +301,7 @@ class GenerateAnswer(ITCTask):
     """One generator's Thought / Action (Appendix F), parsed and checked against the set's schemas."""
 
     prompt = "qa.txt"
-    inputs = ("query", "specs", "endpoints", "task_type", "country", "language")
+    inputs = ("query", "query_apis", "specs", "endpoints", "task_type", "country", "language")
     outputs = ("candidates",)
     schema = qa.REPLY_SCHEMA
 
@@ -305,7 +310,8 @@ class GenerateAnswer(ITCTask):
         super().__init__()
 
     async def aprocess(self, item, ctx):
-        request = qa.qa_request(item, item["specs"], queries.language_name(item["language"]))
+        request = qa.qa_request(item, queries.prompt_specs(item["specs"]), queries.language_name(item["language"]),
+                                item["endpoints"])
         value = await self.ask(ctx, item, self.role, request)
         candidate = qa.candidate_from_reply(item, value, item["endpoints"], generator=self.role)
         return {**item, "candidates": [*item.get("candidates", []), candidate]}

@@ -9,6 +9,7 @@ import re
 import jsonschema
 
 from builders.llm.prompts import load_prompt
+from builders.llm.toolmode import reply_schema as turn_schema
 from builders.schema import content_hash, dumps
 from itc.catalog import endpoint_parameters
 from training.metrics.tool_calls import ParseError, parse_output
@@ -16,6 +17,37 @@ from training.metrics.tool_calls import ParseError, parse_output
 STAGE = "generate_answers"
 REPLY_SCHEMA = {"type": "object", "required": ["Thought", "Action"],
                 "properties": {"Thought": {"type": "string"}, "Action": {"type": ["string", "array"]}}}
+
+
+# how many calls an Action of each task type makes (``action_problems`` checks the same rules)
+ACTION_CALLS = {"single": (1, 1), "repeated": (2, 3), "parallel": (2, 3), "nested": (2, 3)}
+THOUGHT_CHARS = (10, 100)
+ARGUMENT_CHARS = 80  # a string argument's bound in the request schema, so a value cannot run on to max_tokens
+
+
+def _arguments(parameters: dict) -> dict:
+    """An API's argument schema for the reply: no other keys, and string values bounded."""
+    props = {k: {**v, "maxLength": v.get("maxLength", ARGUMENT_CHARS)} if isinstance(v, dict) and v.get("type") == "string"
+             else v for k, v in (parameters.get("properties") or {}).items()}
+    return {**parameters, "properties": props, "additionalProperties": False}
+
+
+def reply_schema(endpoints: dict[str, dict], task_type: str, names: list[str] | None = None) -> dict:
+    """The reply schema for one query: each call's ``name`` is one of the query's APIs (``names``, else
+    the set's) and its ``arguments`` fit that API's parameters, in the number of calls the task type
+    needs; a repeated task's calls all go to one API. Built with the structured tool mode's schema.
+    """
+    wanted = [n for n in names or () if n in endpoints] or list(endpoints)
+    fns = [{"name": n, "parameters": _arguments(endpoints[n]["parameters"])} for n in wanted]
+    low, high = ACTION_CALLS[task_type]
+
+    def calls(group: list[dict]) -> dict:
+        return {**turn_schema(group, "required")["properties"]["tool_calls"], "minItems": low, "maxItems": high}
+
+    action = {"anyOf": [calls([fn]) for fn in fns]} if task_type == "repeated" else calls(fns)
+    thought = {"type": "string", "minLength": THOUGHT_CHARS[0], "maxLength": THOUGHT_CHARS[1]}
+    return {"type": "object", "required": ["Thought", "Action"], "additionalProperties": False,
+            "properties": {"Thought": thought, "Action": action}}
 
 
 def parse_actions(reply) -> tuple[str, list[dict]]:
@@ -46,11 +78,13 @@ def _salvage(text: str) -> dict | None:
     return {"Thought": m.group("thought"), "Action": m.group("action")} if m else None
 
 
-def qa_request(query: dict, api_specs: list[dict], language_name: str) -> dict:
+def qa_request(query: dict, api_specs: list[dict], language_name: str, endpoints: dict[str, dict]) -> dict:
+    """The Appendix F prompt (``api_specs`` already cut for prompts) and the query's reply schema."""
     prompt = load_prompt(__file__, "prompts/qa.txt")
     text = prompt.render(country=query["country"], language_name=language_name, api_info=dumps(api_specs),
                          query=query["query"])
-    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": REPLY_SCHEMA}
+    schema = reply_schema(endpoints, query["task_type"], query.get("query_apis"))
+    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": schema}
 
 
 def action_problems(actions: list[dict], endpoints: dict[str, dict], task_type: str) -> list[str]:

@@ -29,7 +29,51 @@ REPLY_SCHEMA = {
         "properties": {"query": {"type": "string", "minLength": 5},
                        "apis": {"type": "array", "minItems": 1, "items": {"type": "string"}}}}}},
 }
-_OUTPUT_FORMAT = '{"queries": [{"query": "the instruction", "apis": ["names of the APIs it needs"]}]}'
+# how many of the set's APIs one query of each task type names (capped by the set's size)
+QUERY_APIS = {"single": (1, 1), "repeated": (1, 1), "parallel": (2, 3), "nested": (2, 3)}
+QUERY_CHARS = (20, 160)
+_DESCRIPTION_CHARS = 100
+
+
+def set_names(api_set: dict) -> list[str]:
+    """The endpoint names a query of ``api_set`` may name, in the set's order."""
+    return list(dict.fromkeys(k.split("::", 1)[1] for k in api_set["apis"]))
+
+
+def reply_schema(api_set: dict, n: int) -> dict:
+    """The reply schema for one set: ``apis`` is an enum of the set's names, sized for the task type.
+
+    A schema-constraining server (llama.cpp) then makes even a tiny model name only real APIs,
+    and bounded strings keep a reply from running on to ``max_tokens``.
+    """
+    names = set_names(api_set)
+    low, high = QUERY_APIS[api_set["task_type"]]
+    apis = {"type": "array", "minItems": min(low, len(names)), "maxItems": min(high, len(names)),
+            "items": {"enum": names}}
+    query = {"type": "string", "minLength": QUERY_CHARS[0], "maxLength": QUERY_CHARS[1]}
+    item = {"type": "object", "required": ["query", "apis"], "additionalProperties": False,
+            "properties": {"query": query, "apis": apis}}
+    return {"type": "object", "required": ["queries"], "additionalProperties": False,
+            "properties": {"queries": {"type": "array", "minItems": 1, "maxItems": max(1, n), "items": item}}}
+
+
+def output_format(api_set: dict) -> str:
+    names = " | ".join(set_names(api_set))
+    return '{"queries": [{"query": "<the instruction>", "apis": ["<' + names + '>"]}]}'
+
+
+def prompt_specs(specs: list[dict]) -> list[dict]:
+    """The ITC specs cut to what a prompt needs (names, short descriptions, parameters): small models
+    read a short prompt faster and better than URLs, status codes and long descriptions."""
+    def param(p: dict) -> dict:
+        return {"name": p["name"], "type": p.get("type", "string"),
+                "description": (p.get("description") or "")[:40]}
+
+    return [{"tool_name": s["tool_name"], "country": s["country"],
+             "api_list": [{"name": a["name"], "description": (a.get("description") or "")[:_DESCRIPTION_CHARS],
+                           "required_parameters": [param(p) for p in a.get("required_parameters", [])],
+                           "optional_parameters": [param(p) for p in a.get("optional_parameters", [])[:2]]}
+                          for a in s["api_list"]]} for s in specs]
 
 
 def language_name(code: str) -> str:
@@ -63,9 +107,10 @@ def query_request(api_set: dict, specs: list[dict], examples: list[dict], *, n: 
     """The prompt for one API set (``specs``: ``api_set_specs``): template version (for the cache key) and message."""
     prompt = load_prompt(__file__, f"prompts/query_{api_set['task_type']}.txt")
     shown = [{"query": e["query"], "apis": e["apis"]} for e in examples]
-    text = prompt.render(n=n, language_name=language_name(api_set["language"]), output_format=_OUTPUT_FORMAT,
-                         example_list="\n".join(dumps(e) for e in shown), api_data=dumps(specs))
-    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": REPLY_SCHEMA}
+    text = prompt.render(n=n, language_name=language_name(api_set["language"]), output_format=output_format(api_set),
+                         example_list="\n".join(dumps(e) for e in shown), api_data=dumps(prompt_specs(specs)))
+    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}],
+            "reply_schema": reply_schema(api_set, n)}
 
 
 def parse_query_reply(reply: dict | str, api_set: dict, *, generator: str) -> list[dict]:

@@ -27,10 +27,22 @@ REPLY_SCHEMA = {"type": "object", "required": list(DIMENSIONS),
                                "conclusion": {"type": "string"}}}
 
 
+SCORES = [1, 2, 3, 4, 5]
+
+
+def request_schema() -> dict:
+    """What the judge is asked for: an integer score (enum 1-5) per dimension and nothing else (a small
+    judge's explanations are noise that costs most of the reply's tokens). The total is computed here."""
+    dimension = {"type": "object", "required": ["score"], "additionalProperties": False,
+                 "properties": {"score": {"enum": SCORES}}}
+    return {"type": "object", "required": list(DIMENSIONS), "additionalProperties": False,
+            "properties": {d: dimension for d in DIMENSIONS}}
+
+
 def scoring_request(query: dict, api_specs: list[dict], language_name: str) -> dict:
     prompt = load_prompt(__file__, "prompts/query_scoring.txt")
     text = prompt.render(api_data=dumps(api_specs), query=query["query"], language_name=language_name)
-    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": REPLY_SCHEMA}
+    return {"prompt": prompt.version, "messages": [{"role": "user", "content": text}], "reply_schema": request_schema()}
 
 
 def total_score(scores: Mapping[str, int]) -> int:

@@ -5,6 +5,7 @@ split moves connected components of the tool graph (tools linked by sharing a ta
 are taken into test in a seeded order when they bring the test side closer to ``test_fraction``
 of the tasks in every stratum (category x task type) without passing the overall budget; a
 component larger than the budget stays in train. No task is dropped and no tool is on both sides.
+A release too small for 10 % to make one task still gets one test task when it has two components.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def split_tasks(tasks: list[dict], *, seed: int, test_fraction: float = 0.1, tol
     for counts in strata.values():
         totals.update(counts)
     budget = test_fraction * len(tasks)
+    if test_fraction > 0 and len(strata) > 1:
+        budget = max(budget, 1.0)  # a small release still gets a test side when a component can go there
     cap = budget * (1 + tolerance)
     deficit = {s: test_fraction * n for s, n in totals.items()}
     order = sorted(strata, key=lambda c: item_rng(seed, STAGE, c).random())

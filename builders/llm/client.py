@@ -97,7 +97,7 @@ class LLMClient:
             # the factory gets the endpoint's server settings as keywords (EmbeddedServer's own)
             self._servers[ep.name] = self._server_factory(
                 model_path=ep.model_path, chat_template=ep.chat_template, parallel=ep.parallel,
-                ctx_per_slot=ep.ctx_per_slot)
+                ctx_per_slot=ep.ctx_per_slot, threads=ep.threads)
         return self._servers[ep.name]
 
     def _identity(self, ep: EndpointConfig) -> str:

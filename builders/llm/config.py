@@ -85,7 +85,7 @@ ROLES: dict[str, str] = {
 }
 JSON_MODES = ("response_format", "json_schema", "tool", "prompt")
 TOOL_MODES = ("native", "structured")
-EMBEDDED_KEYS = ("model_path", "chat_template", "parallel", "ctx_per_slot")
+EMBEDDED_KEYS = ("model_path", "chat_template", "parallel", "ctx_per_slot", "threads")
 TRANSPORTS = ("auto", "aiohttp", "httpx")
 EMBEDDED_MODEL = "smollm2"
 # sampling settings forwarded to the server; all of them are part of the cache key
@@ -155,6 +155,7 @@ class EndpointConfig:
     chat_template: str | None = None
     parallel: int = 4
     ctx_per_slot: int = 4096
+    threads: int = 0  # generation threads; 0 = every core (1 is faster when other work shares the cores)
 
     @property
     def embedded(self) -> bool:
@@ -221,6 +222,7 @@ class EndpointConfig:
 def _check_embedded(item: str, cfg: EndpointConfig) -> None:
     for key in ("parallel", "ctx_per_slot"):
         number(getattr(cfg, key), f"{item}.{key}", positive=True, error=LLMConfigError)
+    number(cfg.threads, f"{item}.threads", minimum=0, error=LLMConfigError)
     for key in ("model_path", "chat_template"):
         if getattr(cfg, key) is not None:
             _text(getattr(cfg, key), f"{item}.{key}", "a non-empty string")

@@ -75,7 +75,7 @@ def make_responder():
             query = _between(text, "Please evaluate the following query:", "Your response:")
             # judge 2 (sampling seed 2) dislikes picnic queries; judge 1 likes everything
             low = request.get("seed") == 2 and "picnic" in query
-            return Reply(content=json.dumps({d: {"score": 2 if low else 5, "explanation": "ok"} for d in
+            return Reply(content=json.dumps({d: {"score": 2 if low else 5} for d in
                                              ("relevance", "clarity", "specificity", "practicality",
                                               "language_appropriateness")}))
         if "The task is as follows:" in text:
@@ -84,11 +84,11 @@ def make_responder():
             language = "de" if any(ch in query for ch in "äöüß") or "Bitte" in query or "Kannst" in query else "en"
             first = apis[0]
             picks = {"single": [first], "repeated": [first, first]}.get(task_type, apis[:2] if len(apis) > 1 else [first, first])
-            calls = [f"{a['name']}(" + ", ".join(f'{p["name"]}="{p["name"]} {i}"' for p in a["required_parameters"]) + ")"
+            calls = [{"name": a["name"], "arguments": {p["name"]: f"{p['name']} {i}" for p in a["required_parameters"]}}
                      for i, a in enumerate(picks)]
             if "Chicago" in query and task_type == "single":  # an Action naming an API outside the set
-                calls = ["inventedApi(city=\"Boston\")"]
-            return Reply(content=json.dumps({"Thought": THOUGHT[language], "Action": "[" + ", ".join(calls) + "]"}))
+                calls = [{"name": "inventedApi", "arguments": {"city": "Boston"}}]
+            return Reply(content=json.dumps({"Thought": THOUGHT[language], "Action": calls}))
         if "Here is the API information:" in text:
             specs = json.loads(_between(text, "Here is the API information:", "Here is the Output format:"))
             task_type = ("nested" if "nested call" in text else "parallel" if "at the same time" in text
@@ -103,7 +103,7 @@ def make_responder():
             out = []
             for q in texts:
                 tasks[q] = (task_type, apis)
-                out.append({"query": q, "apis": [apis[0]["name"]]})
+                out.append({"query": q, "apis": [a["name"] for a in apis[:1 if task_type in ("single", "repeated") else 2]]})
             return Reply(content=json.dumps({"queries": out}))
         return Reply(status=400, content="unknown prompt")
 
@@ -175,8 +175,10 @@ def test_rejects_carry_their_reasons(clean):
     assert any("HTTP 503" in reason for reason in by_step["catalog"])
     assert by_step["check_language"] and all("the task asks for 'de'" in r for r in by_step["check_language"])
     assert by_step["keep_scored_queries"] and all("judge 2 gave total 2 < 4" in r for r in by_step["keep_scored_queries"])
-    assert by_step["check_answers"] and all("inventedApi" in r and "not in the API set" in r
-                                            for r in by_step["check_answers"])
+    # an Action naming an API outside the query's set breaks the per-query reply schema: rejected before any checker
+    invented = [r for r in clean.result.rejects if r["step"] == "generate_answers"]
+    assert invented and all("inventedApi" in r["record"]["reply"] and "$.Action[0]" in r["reason"] for r in invented)
+    assert "check_answers" not in by_step
     stats = clean.result.stats["steps"]
     assert stats["check_language"]["rejected"] and stats["score_judge_1"]["out"] == stats["check_language"]["out"]
     assert set(clean.result.stats["llm"]) == {"query_generator", "scorer", "qa_generator", "checker"}

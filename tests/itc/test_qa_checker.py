@@ -92,3 +92,47 @@ def test_cross_ranking_when_several_pass():
     assert choose_answer([a, one_more], seed=0)["generator"] == "e"  # more Pass verdicts first
     rejects = Rejects()
     assert choose_answer([d], seed=0, rejects=rejects) is None and rejects.items[0]["item"] == "q1"
+
+
+def _fits(value, schema) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def test_answer_schemas_constrain_calls_to_the_querys_apis_and_their_parameters():
+    from itc.qa import qa_request
+
+    endpoints = {"translate1": {"name": "translate1", "parameters": {
+                     "type": "object", "properties": {"text": {"type": "string"}, "target_lang": {"type": "string"}},
+                     "required": ["text", "target_lang"]}},
+                 "detect": {"name": "detect", "parameters": {"type": "object", "properties": {"text": {"type": "string"}},
+                                                             "required": ["text"]}}}
+    call = {"name": "translate1", "arguments": {"text": "Guten Morgen", "target_lang": "fr"}}
+    detect = {"name": "detect", "arguments": {"text": "Guten Morgen"}}
+    thought = "Ich übersetze den Text ins Französische."
+
+    def schema(task_type, apis=None):
+        return qa_request({**QUERY, "task_type": task_type, "query_apis": apis}, [], "German", endpoints)["reply_schema"]
+
+    single = schema("single", ["translate1"])
+    assert _fits({"Thought": thought, "Action": [call]}, single)
+    assert not _fits({"Thought": thought, "Action": [detect]}, single)  # not the query's API
+    assert not _fits({"Thought": thought, "Action": [call, call]}, single)  # one call
+    assert not _fits({"Thought": thought, "Action": [{**call, "arguments": {"text": "x"}}]}, single)  # misses target_lang
+    assert not _fits({"Thought": thought, "Action": [{**call, "arguments": {**call["arguments"], "tone": "warm"}}]}, single)
+    assert not _fits({"Thought": thought, "Action": "[translate1(text='x', target_lang='fr')]"}, single)
+    assert not _fits({"Thought": thought, "Action": [{**call, "arguments": {**call["arguments"], "text": "x" * 500}}]}, single)
+    repeated = schema("repeated")  # no query_apis: the set's APIs
+    assert _fits({"Thought": thought, "Action": [call, call]}, repeated)
+    assert not _fits({"Thought": thought, "Action": [call, detect]}, repeated)  # one API, called again
+    parallel = schema("parallel", ["translate1", "detect"])
+    assert _fits({"Thought": thought, "Action": [call, detect]}, parallel)
+    assert not _fits({"Thought": thought, "Action": [call]}, parallel)
+
+
+def test_checker_is_asked_for_pass_or_fail_only():
+    schema = checker_request(QUERY, _candidate("gpt"), [], [], "German")["reply_schema"]
+    assert _fits({"decision": "Pass", "reasoning": "all criteria met"}, schema)
+    assert not _fits({"decision": "Maybe", "reasoning": "?"}, schema)
+    assert not _fits({"decision": "Pass", "reasoning": "x" * 1000}, schema)

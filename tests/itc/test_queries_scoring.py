@@ -30,7 +30,7 @@ def test_examples_prefer_the_language_and_requests_render():
     tools = {t["tool_id"]: t for t in tools_from_itc_json(GOOGLE_TRANSLATE)}
     req = query_request(API_SET, api_set_specs(API_SET, tools), picked[:1], n=3)
     text = req["messages"][0]["content"]
-    assert req["prompt"] == "query_single@1" and "German" in text and "translate1" in text and picked[0]["query"] in text
+    assert req["prompt"] == "query_single@2" and "German" in text and "translate1" in text and picked[0]["query"] in text
 
 
 def test_query_replies_are_validated_and_language_mismatches_are_counted_rejects():
@@ -79,3 +79,36 @@ def test_filter_scored_enforce_and_record_modes():
     assert "schema" in next(r["reason"] for r in rejects.items if r["item"] == "q3")
     recorded = filter_scored(rows, replies, mode="record")
     assert [r["score_pass"] for r in recorded] == [True, False, False]
+
+
+def _fits(value, schema) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+def test_query_reply_schemas_allow_only_the_sets_api_names_in_the_task_types_number():
+    parallel = {**API_SET, "task_type": "parallel", "apis": ["t::a", "t::b", "u::c"]}
+    schema = query_request(parallel, [], [], n=2)["reply_schema"]
+    query = "Please compare the weather in Oslo with the train times to Bergen tomorrow."
+    assert _fits({"queries": [{"query": query, "apis": ["a", "c"]}]}, schema)
+    assert not _fits({"queries": [{"query": query, "apis": ["a"]}]}, schema)  # a parallel task needs two APIs
+    assert not _fits({"queries": [{"query": query, "apis": ["names of the APIs it needs"]}]}, schema)
+    assert not _fits({"queries": [{"query": query, "apis": ["a", "b"]}] * 3}, schema)  # more than n queries
+    single = query_request(API_SET, [], [], n=2)["reply_schema"]
+    assert _fits({"queries": [{"query": query, "apis": ["translate1"]}]}, single)
+    assert not _fits({"queries": [{"query": query, "apis": ["translate1", "translate1"]}]}, single)
+    assert not _fits({"queries": [{"query": "x" * 500, "apis": ["translate1"]}]}, single)  # bounded, never runs on
+
+
+def test_judges_are_asked_for_integer_scores_one_to_five():
+    from itc.scoring import scoring_request
+
+    schema = scoring_request({"query": "q"}, [], "German")["reply_schema"]
+    good = {d: {"score": 4} for d in ("relevance", "clarity", "specificity", "practicality",
+                                                            "language_appropriateness")}
+    assert _fits(good, schema) and schema["properties"]["clarity"]["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
+    for bad in (6, 0, "4", 4.5):
+        assert not _fits({**good, "clarity": {"score": bad}}, schema)
+    assert not _fits({k: v for k, v in good.items() if k != "practicality"}, schema)
+    assert not _fits({**good, "clarity": {"score": 4, "explanation": "x" * 300}}, schema)  # nothing to ramble in

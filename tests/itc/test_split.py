@@ -56,3 +56,11 @@ def test_a_leaking_tool_is_refused():
         tool_sides(tasks, {"a": "train", "b": "test"})
     with pytest.raises(ValueError, match="test_fraction"):
         split_tasks(tasks, seed=0, test_fraction=1.0)
+
+
+def test_a_tiny_release_still_gets_one_test_task():
+    tasks = [{"id": f"t{i}", "tool_ids": [f"tool{i}"], "task_type": "single", "category": "c"} for i in range(3)]
+    assignment = split_tasks(tasks, seed=0, test_fraction=0.1)
+    assert sorted(assignment.values()) == ["test", "train", "train"]
+    shared = [{**t, "tool_ids": ["tool0"]} for t in tasks]  # one component: it cannot be split, all train
+    assert set(split_tasks(shared, seed=0, test_fraction=0.1).values()) == {"train"}

@@ -76,6 +76,8 @@ def endpoint(**fields):
     (endpoint(model_path="m.gguf"), "llm.endpoints.a.model_path"),
     ({"endpoints": {"a": {"base_url": None, "parallel": 0}}}, "llm.endpoints.a.parallel"),
     ({"endpoints": {"a": {"base_url": None, "ctx_per_slot": 512.5}}}, "llm.endpoints.a.ctx_per_slot"),
+    ({"endpoints": {"a": {"base_url": None, "threads": -1}}}, "llm.endpoints.a.threads"),
+    (endpoint(threads=1), "llm.endpoints.a.threads"),
     ({"endpoints": {"a": {"base_url": None, "model_path": "/nowhere/model.gguf"}}}, "llm.endpoints.a.model_path"),
     ({"endpoints": {"a": {"base_url": None, "chat_template": ""}}}, "llm.endpoints.a.chat_template"),
     (role(recover_tool_calls="no"), "llm.roles.turn_judge.recover_tool_calls"),
@@ -177,13 +179,13 @@ def test_tool_mode_is_chosen_per_endpoint_with_embedded_settings(tmp_path):
     model.write_bytes(b"\0")
     cfg = LLMConfig.from_mapping({"endpoints": {
         "local": {"base_url": None, "model_path": str(model), "chat_template": "chatml", "parallel": 2,
-                  "ctx_per_slot": 8192},
+                  "ctx_per_slot": 8192, "threads": 1},
         "native_local": {"base_url": None, "tool_mode": "native", "json_mode": "tool", "max_concurrency": 1},
         "vllm": {"base_url": "http://127.0.0.1:8000/v1", "tool_mode": "structured"},
         "openai": {"base_url": "https://api.openai.com/v1"}}})
     local, native_local, vllm, openai = (cfg.endpoints[n] for n in ("local", "native_local", "vllm", "openai"))
     assert (local.tool_mode, local.json_mode, local.max_concurrency) == ("structured", "json_schema", 2)
-    assert (local.model_path, local.chat_template, local.ctx_per_slot) == (str(model), "chatml", 8192)
+    assert (local.model_path, local.chat_template, local.ctx_per_slot, local.threads) == (str(model), "chatml", 8192, 1)
     assert (native_local.tool_mode, native_local.json_mode, native_local.max_concurrency) == ("native", "tool", 1)
     assert (vllm.tool_mode, openai.tool_mode) == ("structured", "native")
 
