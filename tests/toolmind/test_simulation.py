@@ -156,7 +156,7 @@ def test_invalid_call_gets_the_tool_agents_error_and_fails_the_schema_rule():
     messages = [Message.from_dict(m) for m in row["messages"]]
     verdicts = check_turns(messages, parse_tools_column(row["tools"]))
     assert [v.error for v in verdicts] == [True, False]
-    assert verdicts[0].rule == "arguments" and "'city' is a required property" in verdicts[0].reason
+    assert verdicts[0].rule == "arguments" and "missing_required at city" in verdicts[0].reason
 
 
 def test_unknown_function_is_answered_without_a_request():
