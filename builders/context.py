@@ -39,6 +39,13 @@ class BuildContext:
         # a bad llm mapping fails before any work, not when the first step asks for a model
         self.llm_config = LLMConfig.from_mapping(self.preset.llm or None)
 
+    def run_options(self, dataset: str, options: dict) -> dict:
+        """A dataset's pipeline options with what the release decides: its work folder (checkpoints,
+        request caches, rejects stream, ``run.json``), the executor and the shard count."""
+        base = Path(options.get("work_dir") or self.work_root)
+        folder = (base if base.is_absolute() else self.root / base) / dataset
+        return {**options, "work_dir": str(folder), "executor": self.executor, "shards": self.shards}
+
     def declare_roles(self, roles: Iterable[str]) -> None:
         """The LLM roles the preset's pipelines call: a role under ``llm.roles`` that no step calls fails here."""
         self.llm_config = LLMConfig.from_mapping(self.preset.llm or None, roles=sorted(set(roles)))

@@ -57,16 +57,8 @@ def pipeline_options(ctx: BuildContext) -> dict:
     return options
 
 
-def work_dir(ctx: BuildContext, options: dict) -> Path:
-    """This dataset's work folder: checkpoints, request caches, rejects stream and ``run.json``."""
-    base = Path(options.get("work_dir") or ctx.work_root)
-    return (base if base.is_absolute() else ctx.root / base) / DATASET
-
-
 def run_options(ctx: BuildContext) -> dict:
-    options = pipeline_options(ctx)
-    return {**options, "work_dir": str(work_dir(ctx, options)), "executor": ctx.executor,
-            "shards": ctx.shards}
+    return ctx.run_options(DATASET, pipeline_options(ctx))
 
 
 def _steps(ctx: BuildContext, options: dict) -> list:

@@ -43,7 +43,6 @@ import json
 import logging
 from pathlib import Path
 
-from collections import Counter
 
 from builders.context import BuildContext
 from builders.dedup import Dedup
@@ -92,15 +91,8 @@ def pipeline_options(ctx: BuildContext) -> dict:
     return options
 
 
-def work_dir(ctx: BuildContext, options: dict) -> Path:
-    """This dataset's work folder: one sub-folder of checkpoints and request cache per config, and ``run.json``."""
-    base = Path(options.get("work_dir") or ctx.work_root)
-    return (base if base.is_absolute() else ctx.root / base) / DATASET
-
-
 def run_options(ctx: BuildContext) -> dict:
-    options = pipeline_options(ctx)
-    return {**options, "work_dir": str(work_dir(ctx, options)), "executor": ctx.executor, "shards": ctx.shards}
+    return ctx.run_options(DATASET, pipeline_options(ctx))
 
 
 def last_stage(ctx: BuildContext) -> str:
