@@ -29,11 +29,13 @@ PARTS = ("input", "output")
 
 def reply_schema(part: str) -> dict:
     """The JSON schema a completion reply must match (the paper's two fields, keys as it spells them)."""
+    # lengths bounded, so a server that constrains generation to this schema cannot ramble into cut-off JSON
+    bounds = {"name": 64, "description": 160, "type": 16}
     entry = {"type": "object", "required": ["name", "description", "type"],
-             "properties": {k: {"type": "string", "minLength": 1} for k in ("name", "description", "type")}}
+             "properties": {k: {"type": "string", "minLength": 1, "maxLength": n} for k, n in bounds.items()}}
     return {"type": "object", "required": [f"{part} description", f"{part} structure"],
-            "properties": {f"{part} description": {"type": "string"},
-                           f"{part} structure": {"type": "array", "items": entry}}}
+            "properties": {f"{part} description": {"type": "string", "maxLength": 300},
+                           f"{part} structure": {"type": "array", "maxItems": 32, "items": entry}}}
 
 
 _VALIDATORS = {part: jsonschema.Draft202012Validator(reply_schema(part)) for part in PARTS}

@@ -24,9 +24,12 @@ DOMAINS = ("data analysis", "entertainment", "finance", "e-commerce", "travel", 
            "communication", "weather", "sports", "food", "technology", "news", "productivity", "security",
            "social media", "location", "business", "media", "science")
 OTHER_DOMAIN = "others"
+# bounded, so a server that constrains generation to the schema (llama.cpp, vLLM) cannot ramble past
+# max_tokens into cut-off JSON (an unbounded list of objects did, on SmolLM2)
 REPLY_SCHEMA = {"type": "object", "required": ["Task Instruction", "Tool Usage"],
-                "properties": {"Task Instruction": {"type": "string"}, "Tool Usage": {"type": ["string", "array", "object"]},
-                               "Domains": {"type": ["array", "string"]}}}
+                "properties": {"Task Instruction": {"type": "string", "maxLength": 200},
+                               "Tool Usage": {"type": "string", "maxLength": 200},
+                               "Domains": {"type": "array", "maxItems": 3, "items": {"type": "string", "maxLength": 30}}}}
 _KEY_RE = re.compile(r"[^a-z]")
 
 
