@@ -37,7 +37,7 @@ def test_intent_from_a_chain():
     assert row["intent"] == {"task_instruction": reply["Task Instruction"], "tool_usage": reply["Tool Usage"],
                              "domains": ["e-commerce", "data analysis"]}
     assert row["id"] == "c1" and row["functions"] == CHAIN["functions"]
-    assert row["prompt_versions"]["intent_synthesizer"] == "intent_synthesizer@1"
+    assert row["prompt_versions"]["intent_synthesizer"] == "intent_synthesizer@2"
     prompt = server.requests[0]["messages"][0]["content"]
     assert '"name": "checkInventory"' in prompt and '"Task Instruction"' in prompt and "data analysis" in prompt
 
