@@ -140,13 +140,17 @@ def main() -> None:
     ap.add_argument("--naive-pairs", type=int, default=200_000)
     ap.add_argument("--cache-dir", default=str(ROOT / ".cache" / "embeddings"))
     ap.add_argument("--device", default=None)
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                    help="the embedder's precision (bfloat16: autocast, its own cache)")
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--random-vectors", action="store_true",
                     help="skip the model: random unit vectors of dimension 384 on the real index (times the search "
                          "kernel only; almost nothing passes the threshold, so hit expansion is not exercised)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {args.device or ('cuda' if torch.cuda.is_available() else 'cpu')}", flush=True)
+          f"device {args.device or ('cuda' if torch.cuda.is_available() else 'cpu')}, embedding precision "
+          f"{args.precision}, batch {args.batch_size}", flush=True)
 
     rows = load_pool(args)
     names = [r["name"] for r in rows]
@@ -158,7 +162,8 @@ def main() -> None:
           f"outputs {index.outputs.occurrences} -> {len(index.outputs)}, inputs {index.inputs.occurrences} -> "
           f"{len(index.inputs)}", flush=True)
 
-    embedder = Embedder(cache_dir=args.cache_dir, batch_size=256, device=args.device)
+    embedder = Embedder(cache_dir=args.cache_dir, batch_size=args.batch_size, device=args.device,
+                        precision=args.precision)
     with stage("embedding") as out:
         if args.random_vectors:
             vectors = np.random.default_rng(args.seed).standard_normal((len(index.texts), 384), dtype=np.float32)

@@ -19,6 +19,7 @@ three edits. Removed rows are counted per evaluation set: the reject reason is
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import Counter
@@ -28,6 +29,7 @@ from typing import Iterable
 
 from builders.dedup import UNITS, ngrams, texts_digest, unit_of, unit_texts, words
 from builders.errors import ConfigError, DependencyError
+from builders.preset import PresetError
 from builders.runtime import GlobalStep
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ THRESHOLD = 0.5
 MIN_MATCHES = 5
 COMMON_SHARE = 0.01
 BFCL = "bfcl_v4"
+ITC_TEST = "itc_test"
+EVAL_SETS = (BFCL, ITC_TEST)
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,37 @@ def eval_set(name: str, rows: Iterable[dict], column: str = "query") -> EvalSet:
     return EvalSet(name, {str(r["id"]): str(r[column]) for r in rows})
 
 
+def eval_set_names(value, item: str, available: dict[str, str | None]) -> list[str]:
+    """The evaluation sets a preset's ``decontaminate:`` option asks for: ``false`` none, unset or ``{}``
+    every set this release has, ``{sets: [...]}`` those.
+
+    ``available`` maps each of :data:`EVAL_SETS` to ``None`` when the release has it, or to the fix
+    for naming it when it does not (e.g. "build itc before toolmind in the same release").
+    """
+    if value is False:
+        return []
+    value = {} if value is None else value
+    if not isinstance(value, dict) or set(value) - {"sets"}:
+        raise PresetError(item, f"must be false or {{sets}}, got {value!r}",
+                          f"write decontaminate: {{sets: [{', '.join(EVAL_SETS)}]}} or decontaminate: false")
+    names = value.get("sets")
+    if names is None:
+        return [name for name in EVAL_SETS if available.get(name, "") is None]
+    unknown = sorted(set(names if isinstance(names, list) else [names]) - set(EVAL_SETS))
+    if not isinstance(names, list) or unknown or not names:
+        raise PresetError(f"{item}.sets", f"names {unknown or 'no set'}", f"list some of {', '.join(EVAL_SETS)}")
+    for name in names:
+        if available.get(name, "") is not None:
+            raise PresetError(f"{item}.sets", f"names {name}, but this release has no {name} set",
+                              available.get(name) or f"drop {name}")
+    return [name for name in EVAL_SETS if name in names]
+
+
+@functools.lru_cache(maxsize=1)
 def bfcl_questions() -> EvalSet:
-    """Every user turn of every BFCL v4 question shipped by ``bfcl-eval`` (id ``<entry>#<turn>.<msg>``)."""
+    """Every user turn of every BFCL v4 question shipped by ``bfcl-eval`` (id ``<entry>#<turn>.<msg>``).
+
+    Read once per process: the files do not change while it runs, and both pipelines read them."""
     try:
         data = resources.files("bfcl_eval") / "data"
     except ModuleNotFoundError:
@@ -198,3 +231,46 @@ class Decontaminate(GlobalStep):
             ctx.reject(it, f"overlaps {hit.eval_set}",
                        {"eval_set": hit.eval_set, "question": hit.question, "overlap": hit.overlap, "row": it})
         return kept
+
+
+class DecontaminateSplit(GlobalStep):
+    """Runtime step: removes rows of one split that overlap the rows of another split of the same build
+    (ITC's train tasks against its own test queries); reasons ``overlaps <set name>``.
+
+    Rows of other splits pass untouched; the removed rows are counted like any decontamination.
+    """
+
+    version = "1"
+
+    def __init__(self, unit: str = "queries", clean: str = "train", against: str = "test", set_name: str = ITC_TEST,
+                 column: str = "split", n: int = N, threshold: float = THRESHOLD, min_matches: int = MIN_MATCHES,
+                 name: str | None = None):
+        self.unit, self.clean, self.against, self.set_name, self.column = unit, clean, against, set_name, column
+        self.n, self.threshold, self.min_matches = n, threshold, min_matches
+        self.name = name or f"decontaminate_{clean}"
+        self.inputs = {"queries": ("id", "query"), "trajectories": ("id", "messages")}.get(unit, ("id",)) + (column,)
+
+    def settings(self) -> dict:
+        return {"unit": self.unit, "clean": self.clean, "against": self.against, "set_name": self.set_name,
+                "column": self.column, "n": self.n, "threshold": self.threshold, "min_matches": self.min_matches}
+
+    def check(self) -> None:
+        if self.unit not in ("queries", "trajectories"):
+            raise ConfigError(f"step {self.name!r}", f"unit {self.unit!r} cannot be split-decontaminated",
+                              "use queries or trajectories")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"step {self.name!r}", f"threshold {self.threshold} is not in (0, 1]",
+                              f"use a share of the question's n-grams such as {THRESHOLD}")
+
+    def run(self, items, ctx):
+        reference = [it for it in items if it[self.column] == self.against]
+        if not reference:
+            return list(items)
+        texts = unit_texts(reference, self.unit)
+        index = NgramIndex([EvalSet(self.set_name, texts)], self.n, self.threshold, self.min_matches)
+        _, gone = decontaminate([it for it in items if it[self.column] == self.clean], index, self.unit)
+        removed = {it["id"] for it, _ in gone}
+        for it, hit in gone:
+            ctx.reject(it, f"overlaps {hit.eval_set}",
+                       {"eval_set": hit.eval_set, "question": hit.question, "overlap": hit.overlap, "row": it})
+        return [it for it in items if it["id"] not in removed]

@@ -35,6 +35,7 @@ from typing import Iterable
 import numpy as np
 
 from builders.errors import ConfigError, DataError
+from builders.preset import PresetError
 from builders.runtime import GlobalStep
 
 THRESHOLD = 0.7
@@ -162,6 +163,17 @@ def find_duplicates(texts: dict[str, str], threshold: float = THRESHOLD, shingle
             lsh.insert(uid, mh, check_duplication=False)
             kept_rows[uid] = row
     return removed
+
+
+def dedup_settings(value, item: str) -> dict | None:
+    """A preset's ``dedup:`` option: ``false`` is off (None); unset or ``{threshold}`` the step's settings."""
+    if value is False:
+        return None
+    value = {} if value is None else value
+    if not isinstance(value, dict) or set(value) - {"threshold"}:
+        raise PresetError(item, f"must be false or {{threshold}}, got {value!r}",
+                          f"write dedup: {{threshold: {THRESHOLD}}} (Jaccard of word 3-grams) or dedup: false")
+    return dict(value)
 
 
 def dedup(items: list[dict], unit: str, threshold: float = THRESHOLD, shingle: int = SHINGLE,

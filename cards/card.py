@@ -221,9 +221,13 @@ def manifest_facts(manifest: dict) -> dict:
     stages = [(name, s.get("in", 0), s.get("out", 0), sum((s.get("rejected") or {}).values()))
               for name, s in steps.items()]
     reasons = [(name, reason, n) for name, s in steps.items() for reason, n in (s.get("rejected") or {}).items()]
-    dedup = [(step, reason, n) for step, reason, n in reasons if reason.endswith("duplicate")]
-    decontam = [(step, reason.removeprefix("overlaps "), n) for step, reason, n in reasons
+    dedup = [f"{step} {reason}: {n}" for step, reason, n in reasons if reason.endswith("duplicate")]
+    decontam = [f"{step} against {reason.removeprefix('overlaps ')}: {n}" for step, reason, n in reasons
                 if reason.startswith("overlaps ")]
+    # a cleaning step that ran and removed nothing is still reported: "not run" would be a false claim
+    dedup += [f"{name}: 0 removed" for name, s in steps.items() if name.startswith("dedup") and not s.get("rejected")]
+    decontam += [f"{name}: 0 removed" for name, s in steps.items()
+                 if name.startswith("decontaminate") and not s.get("rejected")]
     models = manifest.get("models") or {}
     usage = [(role, models.get(role, "-"), u.get("requests", 0), u.get("prompt_tokens", 0),
               u.get("completion_tokens", 0), u.get("failures", 0)) for role, u in (stats.get("llm") or {}).items()]

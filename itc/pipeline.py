@@ -6,11 +6,14 @@ Steps, in order (``g`` = global, sees every item at once)::
     select_api_sets (g)    API sets per task type: geography, functional variety, disambiguation
     generate_queries       query_generator, Appendix C / D prompts with seed examples; one set -> queries
     check_language         langid against the country's language (enforce | record)
+    dedup_queries (g)      exact and near-duplicate queries removed (``builders.dedup``), before any judge
+    decontaminate_queries (g)  queries overlapping BFCL v4 questions removed (``builders.decontam``)
     score_judge_1, _2      two judges (roles; the same role twice differs by sampling seed), Appendix E
     keep_scored_queries    both judges' totals >= threshold (enforce | record); all scores kept
     generate_answers       qa_generator(s), Appendix F; Actions parsed and checked against the schemas
     check_answers          Appendix G by the other generator(s), or ``checker`` at temperature 0; cross-ranking
     split_by_api (g)       task-level split by connected tool components
+    decontaminate_train (g)  train tasks overlapping a test query removed (test set ``itc_test``)
 
 ``build_itc(ctx, options)`` runs it under the release's work folder (checkpoints resume after a
 kill) and renders the ``default`` and ``apis`` configs' rows.
@@ -25,6 +28,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from builders.dedup import Dedup, dedup_settings
+from builders.decontam import BFCL, ITC_TEST, Decontaminate, DecontaminateSplit, bfcl_questions, eval_set_names
 from builders.errors import ConfigError
 from builders.llm.client import ChatRequest
 from builders.llm.prompts import PromptTemplate
@@ -390,7 +395,8 @@ class SplitByApi(GlobalStep):
 
 OPTIONS = ("source", "pool", "catalog", "tools", "overrides", "counts", "embedder", "selection", "queries_per_set", "examples",
            "judges", "score_threshold", "score_threshold_per_dimension", "score_filter", "language_filter",
-           "generators", "checker_role", "test_fraction", "split_tolerance", "work_dir", "shards", "executor", "caps")
+           "generators", "checker_role", "test_fraction", "split_tolerance", "dedup", "decontaminate", "work_dir",
+           "shards", "executor", "caps")
 
 
 def steps_for(options: dict, seed: int, cache_dir: str | None = None) -> list:
@@ -408,6 +414,14 @@ def steps_for(options: dict, seed: int, cache_dir: str | None = None) -> list:
                            cache_dir, options.get("selection")),
              GenerateQueries(seed, options.get("queries_per_set", 3), options.get("examples", 2)),
              CheckLanguage(options.get("language_filter", "enforce"))]
+    # duplicates and benchmark questions go before the judges, so no request is paid for them
+    dedup = dedup_settings(options.get("dedup"), "itc dedup")
+    if dedup is not None:
+        steps.append(Dedup("queries", **dedup))
+    test = None if options.get("test_fraction", 0.1) else "set test_fraction above 0 to have a test split"
+    sets = eval_set_names(options.get("decontaminate"), "itc decontaminate", {BFCL: None, ITC_TEST: test})
+    if BFCL in sets:
+        steps.append(Decontaminate([bfcl_questions()], "queries"))
     # the same role twice is two judges only if their requests differ: each gets its own sampling seed
     steps += [ScoreQuery(i, role, {"seed": i} if judges.count(role) > 1 else None) for i, role in enumerate(judges, 1)]
     steps.append(KeepScored(len(judges), options.get("score_threshold", 4), options.get("score_threshold_per_dimension"),
@@ -416,6 +430,8 @@ def steps_for(options: dict, seed: int, cache_dir: str | None = None) -> list:
               for i, role in enumerate(dict.fromkeys(generators))]
     steps += [CheckAnswers(list(dict.fromkeys(generators)), seed, options.get("checker_role", "checker")),
               SplitByApi(options.get("test_fraction", 0.1), options.get("split_tolerance", 0.25))]
+    if ITC_TEST in sets:
+        steps.append(DecontaminateSplit("queries", "train", "test", ITC_TEST))
     return steps
 
 

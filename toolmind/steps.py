@@ -128,11 +128,11 @@ class EdgeSearch(SourceKeyed, GlobalStep):
 
     name, inputs, outputs = "edge_search", ("name", "parameters", "outputs"), ("source", "target", "similarity")
 
-    def __init__(self, config: graph.EdgeSearchConfig, model: str, cache_dir: str | None):
-        from builders.embeddings import resolve_model
+    def __init__(self, config: graph.EdgeSearchConfig, model: str, cache_dir: str | None, precision: str = "float32"):
+        from builders.embeddings import identity
 
-        self.config, self.model, self.cache_dir = config, model, cache_dir
-        self.model_identity = resolve_model(model)[1]
+        self.config, self.model, self.cache_dir, self.precision = config, model, cache_dir, precision
+        self.model_identity = identity(model, precision)
         self.stats: dict = {}
 
     def settings(self) -> dict:
@@ -144,7 +144,8 @@ class EdgeSearch(SourceKeyed, GlobalStep):
         from builders.embeddings import Embedder
 
         rows = sorted(items, key=lambda r: r["name"])
-        edges, _ = graph.build_edges(rows, Embedder(self.model, cache_dir=self.cache_dir), self.config)
+        edges, _ = graph.build_edges(rows, Embedder(self.model, cache_dir=self.cache_dir,
+                                                               precision=self.precision), self.config)
         self.stats = dict(edges.stats)
         return [{"id": content_hash([e["source"], e["target"]]), **e} for e in edges.rows([r["name"] for r in rows])]
 

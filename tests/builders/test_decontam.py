@@ -94,3 +94,42 @@ def test_dedup_and_decontamination_run_as_pipeline_steps_with_counts_per_reason(
     steps = result.stats["steps"]
     assert steps["dedup_queries"]["rejected"] == {"exact duplicate": 1}
     assert steps["decontaminate_queries"]["rejected"] == {"overlaps itc_test": 1}
+
+
+def test_train_rows_overlapping_the_test_split_go_and_test_rows_stay(tmp_path):
+    from builders.decontam import DecontaminateSplit
+    from builders.runtime import Pipeline
+
+    rows = [{"id": "t1", "split": "test", "query": ITC_TEST},
+            {"id": "t2", "split": "test", "query": CLEAN[0]},
+            {"id": "r1", "split": "train", "query": "Please " + ITC_TEST.replace("five", "ten") + ", thanks"},
+            {"id": "r2", "split": "train", "query": CLEAN[1]},
+            {"id": "r3", "split": "train", "query": CLEAN[3]}]
+    step = DecontaminateSplit("queries", "train", "test", "itc_test")
+    step.check()
+    result = Pipeline("p", source=rows, steps=[step], work_dir=tmp_path / "work", seed=0).run()
+    assert sorted(r["id"] for r in result.items) == ["r2", "r3", "t1", "t2"]
+    assert result.stats["steps"]["decontaminate_train"]["rejected"] == {"overlaps itc_test": 1}
+    (reject,) = result.rejects
+    assert reject["item"] == "r1" and reject["record"]["question"] == "t1"
+    # no test split: nothing to compare with, every row stays
+    only_train = [r for r in rows if r["split"] == "train"]
+    again = Pipeline("q", source=only_train, steps=[step], work_dir=tmp_path / "work2", seed=0).run()
+    assert len(again.items) == 3 and not again.rejects
+
+
+def test_the_decontaminate_option_names_sets_the_release_has():
+    from builders.decontam import ITC_TEST as TEST_SET, eval_set_names
+
+    both = {BFCL: None, TEST_SET: None}
+    no_itc = {BFCL: None, TEST_SET: "build itc before toolmind in the same release, or drop itc_test"}
+    assert eval_set_names(None, "x", both) == [BFCL, TEST_SET]
+    assert eval_set_names({}, "x", no_itc) == [BFCL]  # the default is every set the release has
+    assert eval_set_names(False, "x", both) == []
+    assert eval_set_names({"sets": [TEST_SET]}, "x", both) == [TEST_SET]
+    with pytest.raises(ConfigError, match=r"x.sets: names itc_test, but this release has no itc_test set.*build itc"):
+        eval_set_names({"sets": [TEST_SET]}, "x", no_itc)
+    with pytest.raises(ConfigError, match=r"names \['mmlu'\].*list some of bfcl_v4, itc_test"):
+        eval_set_names({"sets": ["mmlu"]}, "x", both)
+    with pytest.raises(ConfigError, match="must be false or"):
+        eval_set_names("yes", "x", both)

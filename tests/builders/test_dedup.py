@@ -79,3 +79,12 @@ def test_bad_settings_are_config_errors():
         Dedup("paragraphs").check()
     with pytest.raises(ConfigError, match="threshold"):
         Dedup(threshold=1.5).check()
+
+
+def test_the_dedup_option_of_a_preset():
+    from builders.dedup import dedup_settings
+
+    assert dedup_settings(None, "x") == {} and dedup_settings({"threshold": 0.8}, "x") == {"threshold": 0.8}
+    assert dedup_settings(False, "x") is None
+    with pytest.raises(ConfigError, match=r"x: must be false or \{threshold\}"):
+        dedup_settings({"thresh": 0.8}, "x")

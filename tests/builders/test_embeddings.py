@@ -54,3 +54,15 @@ def test_vectors_are_saved_shard_by_shard(tmp_path):
     emb.embed(TEXTS)
     assert len(list(emb._store.dir.glob("shard-*.npz"))) == 2  # 3 distinct texts in shards of 2
     assert not list(emb._store.dir.glob("*.tmp.npz"))
+
+
+def test_bfloat16_vectors_agree_with_float32_and_have_their_own_cache(tmp_path):
+    exact = Embedder(cache_dir=tmp_path).embed(TEXTS)
+    fast = Embedder(cache_dir=tmp_path, precision="bfloat16")
+    v = fast.embed(TEXTS)
+    assert fast.stats["computed"] == 3  # float32 vectors are never served for bfloat16
+    assert fast.identity != Embedder(cache_dir=tmp_path).identity and "bfloat16" in fast.identity
+    assert v.dtype == np.float32 and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert float(np.min(np.sum(v * exact, axis=1))) > 0.999
+    with pytest.raises(ConfigError, match="use one of float32, bfloat16"):
+        Embedder(precision="float16")

@@ -110,8 +110,10 @@ def make_responder():
     return respond
 
 
+# the scripted writer fills one template per language, so its queries are near duplicates by design: dedup is
+# off here and has its own test (test_duplicate_and_benchmark_queries_go_before_any_judge...)
 OPTIONS = {"counts": {"single": 5, "repeated": 3, "parallel": 3, "nested": 3}, "embedder": "hashed",
-           "test_fraction": 0.2, "split_tolerance": 0.5}
+           "test_fraction": 0.2, "split_tolerance": 0.5, "dedup": False}
 
 
 def make_ctx(url: str, root: Path, **endpoint) -> SimpleNamespace:
@@ -260,3 +262,69 @@ def test_openai_names_are_valid_and_distinct():
     mapped = [openai_name(n) for n in names]
     assert mapped[1] == "get_weather" and len(set(mapped)) == len(mapped)
     assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", m) for m in mapped)
+
+
+def _bfcl_english_question() -> str:
+    from builders.decontam import bfcl_questions
+    from itc.languages import identify_language
+
+    for _, text in sorted(bfcl_questions().texts.items()):
+        if 15 <= len(text.split()) <= 40 and identify_language(text)[0] == "en":
+            return text
+    raise AssertionError("no English BFCL question of 15-40 words")
+
+
+def test_duplicate_and_benchmark_queries_go_before_any_judge_and_train_is_clean_of_test(tmp_path):
+    """Planted per English set: the same query in capitals (exact), with a word added (near) and a BFCL question."""
+    question = _bfcl_english_question()
+    base = make_responder()
+
+    def planting(request: dict) -> Reply:
+        reply = base(request)
+        if reply.content and reply.content.startswith('{"queries"'):
+            value = json.loads(reply.content)
+            first = value["queries"][0]
+            english = not first["query"].startswith(("Bitte", "Kannst"))
+            # at most queries_per_set (3) per reply: duplicates in single sets, the BFCL question in the others
+            if english and first["query"].endswith("#0"):
+                value["queries"] = [first, {**first, "query": first["query"].upper()},
+                                    {**first, "query": first["query"] + " Thank you so much"}]
+            elif english:
+                value["queries"] = [first, {**first, "query": question}]
+            reply = Reply(content=json.dumps(value))
+        return reply
+
+    with FakeOpenAIServer(responder=planting) as srv:
+        ctx = make_ctx(srv.base_url, tmp_path)
+        result, rows = build_itc_result(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path / "work"),
+                                              "dedup": {}})
+    steps = result.stats["steps"]
+    names = list(steps)
+    assert names.index("check_language") < names.index("dedup_queries") < names.index("decontaminate_queries") \
+        < names.index("score_judge_1")
+    assert names[-2:] == ["split_by_api", "decontaminate_train"]
+    dedup = steps["dedup_queries"]["rejected"]
+    assert dedup.get("exact duplicate", 0) >= 1 and dedup.get("near duplicate", 0) >= 1
+    assert steps["decontaminate_queries"]["rejected"].get("overlaps bfcl_v4", 0) >= 1
+    assert steps["score_judge_1"]["in"] == steps["decontaminate_queries"]["out"]  # no judge saw a removed query
+    removed = [r for r in result.rejects if r["step"] == "dedup_queries"]
+    assert all(r["record"]["duplicate_of"] and r["record"]["row"]["query"] for r in removed)
+    published = [r["query"] for side in rows["default"].values() for r in side]
+    assert question not in published and len(published) == len({q.lower() for q in published})
+    assert steps["decontaminate_train"]["in"] == steps["split_by_api"]["out"]
+
+
+def test_cleaning_can_be_switched_off_and_bad_options_are_one_line(server, tmp_path):
+    ctx = make_ctx(server.base_url, tmp_path)
+    result, _ = build_itc_result(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path / "work"),
+                                       "dedup": False, "decontaminate": False})
+    assert not {"dedup_queries", "decontaminate_queries", "decontaminate_train"} & set(result.stats["steps"])
+    result, _ = build_itc_result(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path / "work"),
+                                       "dedup": {"threshold": 0.9}, "decontaminate": {"sets": ["bfcl_v4"]}})
+    steps = result.stats["steps"]
+    assert "decontaminate_queries" in steps and "decontaminate_train" not in steps and "dedup_queries" in steps
+    with pytest.raises(ConfigError, match="itc decontaminate.sets: names itc_test, but this release has no itc_test"):
+        build_itc(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path), "test_fraction": 0,
+                        "decontaminate": {"sets": ["itc_test"]}})
+    with pytest.raises(ConfigError, match="itc dedup: must be false or"):
+        build_itc(ctx, {**OPTIONS, "tools": catalog(), "work_dir": str(tmp_path), "dedup": 0.7})

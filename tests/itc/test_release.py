@@ -76,7 +76,12 @@ def test_release_loads_with_train_and_test_and_no_api_on_both_sides(built, tmp_p
 def test_manifest_holds_data_stats_and_the_run_record_stays_in_the_work_folder(built):
     manifest = json.loads((built.folder / "manifest.json").read_text())
     steps, llm = manifest["stats"]["steps"], manifest["stats"]["llm"]
-    assert list(steps)[0] == "catalog" and list(steps)[-1] == "split_by_api"
+    assert list(steps)[0] == "catalog" and list(steps)[-2:] == ["split_by_api", "decontaminate_train"]
+    # the card reports the query cleaning, with a zero when nothing was removed (dedup is off in OPTIONS)
+    card = (built.folder / "README.md").read_text()
+    for step in ("decontaminate_queries", "decontaminate_train"):
+        assert steps[step]["rejected"] or f"{step}: 0 removed" in card
+    assert "dedup_queries" not in steps and "of a group is kept, a sample goes with its trajectory): not run" in card
     assert steps["check_language"]["rejected"] and steps["catalog"]["rejected"]
     assert set(llm) == {"query_generator", "scorer", "qa_generator", "checker"}
     assert all(u["requests"] > 0 and u["prompt_tokens"] > 0 for u in llm.values())
