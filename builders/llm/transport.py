@@ -17,7 +17,7 @@ try:  # openai >= 3 speaks httpx2; older releases httpx
 except ImportError:  # pragma: no cover
     import httpx
 
-from builders.schema import SchemaError
+from builders.errors import DependencyError
 
 
 def http_client(max_connections: int, transport: str = "auto"):
@@ -30,7 +30,7 @@ def http_client(max_connections: int, transport: str = "auto"):
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     has_aiohttp = getattr(openai, "DefaultAioHttpClient", None) is not None and importlib.util.find_spec("aiohttp")
     if transport == "aiohttp" and not has_aiohttp:
-        raise SchemaError("llm endpoint transport 'aiohttp'", "aiohttp is not installed", "pip install 'openai[aiohttp]'")
+        raise DependencyError("llm endpoint transport 'aiohttp'", "aiohttp is not installed", "pip install 'openai[aiohttp]'")
     if transport != "httpx" and has_aiohttp:
         return openai.DefaultAioHttpClient(limits=limits)
     return openai.DefaultAsyncHttpxClient(limits=limits)

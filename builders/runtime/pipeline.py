@@ -277,7 +277,10 @@ class Pipeline:
     def _keys(self, digest: str) -> list[str]:
         keys, upstream = [], digest
         for step in self.steps:
-            upstream = content_hash({"input": upstream, **step.identity()}, 32)
+            identity = step.identity()
+            if step.roles and self.llm is not None:  # the roles' models and sampling decide the replies
+                identity["llm"] = {role: self.llm.reply_identity(role) for role in sorted(step.roles)}
+            upstream = content_hash({"input": upstream, **identity}, 32)
             keys.append(upstream)
         return keys
 

@@ -19,6 +19,7 @@ from builders.errors import ConfigError
 from builders.llm.client import ChatRequest
 from builders.llm.prompts import PromptTemplate
 from builders.runtime.step import ItemContext, MapStep, Reject
+from builders.schema import content_hash
 
 
 def schema_validator(schema: dict):
@@ -69,6 +70,10 @@ class LLMTask(MapStep):
 
     def prompt_versions(self) -> dict[str, str]:
         return {self.template.name: self.template.version}
+
+    def identity(self) -> dict:
+        # the reply schema is what the server constrains generation to: a changed schema is a changed result
+        return {**super().identity(), "schema": content_hash(self.schema, 16)}
 
     def tokens_per_call(self) -> dict[str, int]:
         return {self.role: len(self.template.text) // 4 + 100}

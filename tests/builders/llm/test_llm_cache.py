@@ -34,9 +34,9 @@ def test_answers_persist_across_reopen(tmp_path):
 def test_a_damaged_file_is_a_clear_error(tmp_path):
     import pytest
 
-    from builders.schema import SchemaError
+    from builders.errors import ConfigError
 
     bad = tmp_path / "llm.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(SchemaError, match="cannot be opened"):
+    with pytest.raises(ConfigError, match="cannot be opened"):
         RequestCache(bad)

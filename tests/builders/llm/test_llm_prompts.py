@@ -1,7 +1,7 @@
 import pytest
 
 from builders.llm import PromptTemplate, load_prompt
-from builders.schema import SchemaError
+from builders.errors import ConfigError, DependencyError
 
 
 def test_version_follows_the_text_unless_declared(tmp_path):
@@ -17,7 +17,7 @@ def test_version_follows_the_text_unless_declared(tmp_path):
 
 
 def test_missing_values_and_files_are_clear_errors(tmp_path):
-    with pytest.raises(SchemaError, match="template value missing"):
+    with pytest.raises(ConfigError, match="template value missing"):
         PromptTemplate.from_text("judge", "Rate {{ turn }}.").render()
-    with pytest.raises(SchemaError, match="does not exist"):
+    with pytest.raises(DependencyError, match="does not exist"):
         load_prompt(tmp_path / "step.py", "nope.jinja")

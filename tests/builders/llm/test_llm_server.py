@@ -13,7 +13,7 @@ import pytest
 
 from builders.llm import LLMClient, LLMConfig
 from builders.llm.server import EmbeddedServer
-from builders.schema import SchemaError
+from builders.errors import DependencyError
 from tests.builders.llm.server_job import LoopbackServer
 
 JOB = Path(__file__).with_name("server_job.py")
@@ -121,7 +121,7 @@ def test_the_cache_identity_names_the_model_file_and_chat_template(tmp_path):
 def test_missing_xllamacpp_is_a_clear_error(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xllamacpp" else real(name, *a))
-    with pytest.raises(SchemaError, match="xllamacpp is not installed.*scripts/setup.sh"):
+    with pytest.raises(DependencyError, match="xllamacpp is not installed.*scripts/setup.sh"):
         EmbeddedServer().start()
 
 
@@ -145,7 +145,7 @@ def test_a_server_that_dies_at_start_reports_its_log():
         def command(self):
             return [sys.executable, "-c", "import sys; print('model file is corrupt'); sys.exit(3)"]
 
-    with pytest.raises(SchemaError, match="exited with code 3(.|\n)*model file is corrupt"):
+    with pytest.raises(DependencyError, match="exited with code 3(.|\n)*model file is corrupt"):
         Broken(startup_timeout=20).start()
 
 

@@ -13,6 +13,7 @@ from builders.errors import ConfigError
 from builders.llm.testing import FakeOpenAIServer, Reply, loopback_config
 from builders.pipeline import BaseFilter, PipelineStep, Rejects
 from builders.runtime import Filter, GlobalStep, LLMTask, MapStep, Pipeline, Reject, RejectLog, item_rng
+from builders.runtime.task import schema_validator
 
 sys.path.insert(0, str(Path(__file__).parent))
 import toy  # noqa: E402
@@ -229,6 +230,30 @@ def test_llm_task_counts_invalid_replies_as_rejects(tmp_path):
     stats = result.stats["steps"]["judge"]
     assert stats["in"] == 4 and stats["out"] == 2 and sum(stats["rejected"].values()) == 2
     assert result.stats["llm"]["turn_judge"]["requests"] == 4
+
+
+def test_a_changed_model_sampling_or_reply_schema_recomputes_an_llm_step(tmp_path):
+    """Checkpoints answer only for the same replies: another model or temperature asks again, another reply
+    schema re-checks the (cached) reply; an address or a timeout changes nothing."""
+    with FakeOpenAIServer(responder=lambda request: Reply(content=json.dumps({"score": 3}))) as server:
+        def run(schema=None, **config):
+            llm = loopback_config(server.base_url, **{k: v for k, v in config.items() if k != "temperature"})
+            llm.roles["default"].temperature = config.get("temperature", 0.0)
+            step = Judge()
+            if schema is not None:
+                step.schema, step.validate = schema, schema_validator(schema)
+            before = server.count
+            result = Pipeline("t", source=[{"text": "fine"}], steps=[step], work_dir=tmp_path / "w", progress=False,
+                              llm=llm).run()
+            return server.count - before, len(result.items)
+
+        assert run() == (1, 1) and run() == (0, 1)  # the same settings: from the checkpoint
+        assert run(model="other-model") == (1, 1)
+        assert run(temperature=0.7) == (1, 1)
+        strict = {**Judge.schema, "properties": {"score": {"type": "integer", "maximum": 2}}}
+        assert run(schema=strict) == (0, 0)  # recomputed: the cached reply no longer fits
+        assert run() == (0, 1)
+        assert run(timeout=9.0, max_concurrency=3) == (0, 1)
 
 
 def test_dry_run_plans_without_sending(tmp_path, server):
