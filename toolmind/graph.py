@@ -210,33 +210,23 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _expand(hit_out: torch.Tensor, hit_in: torch.Tensor, reps: torch.Tensor,
+def _expand(lo: int, hi: int, ends: torch.Tensor, hit_out: torch.Tensor, hit_in: torch.Tensor,
             out_ptr: torch.Tensor, out_fn: torch.Tensor, in_ptr: torch.Tensor, in_fn: torch.Tensor):
-    """Text pairs -> every (owner of the output text, owner of the input text) pair, vectorised.
+    """Function pairs ``lo .. hi - 1`` of a block's expansion, vectorised: text pair by text pair, every
+    owner of the output text with every owner of the input text.
 
-    ``reps`` is, per text pair, the number of output owners times the number of input owners."""
+    ``ends`` is the running total of pairs per text pair. Slicing the flat range (not whole text pairs)
+    bounds memory even where one text pair alone expands to tens of millions of function pairs (a
+    generic "the id" text owned by thousands of functions on both sides, as in the full 125k pool)."""
+    flat = torch.arange(lo, hi, device=ends.device)
+    hit = torch.searchsorted(ends, flat, right=True)
     b = in_ptr[hit_in + 1] - in_ptr[hit_in]
-    hit = torch.repeat_interleave(torch.arange(len(reps), device=reps.device), reps)
-    start = torch.cumsum(reps, 0) - reps
-    offset = torch.arange(len(hit), device=reps.device) - start[hit]
+    first = ends - (out_ptr[hit_out + 1] - out_ptr[hit_out]) * b  # where each text pair's pairs start
+    offset = flat - first[hit]
     bh = b[hit]
     src = out_fn[out_ptr[hit_out[hit]] + offset // bh]
     dst = in_fn[in_ptr[hit_in[hit]] + offset % bh]
     return src, dst, hit
-
-
-def _chunks(reps: torch.Tensor, limit: int) -> list[tuple[int, int]]:
-    """Split text pairs into runs whose expansion stays under ``limit`` function pairs (a text shared by
-    thousands of functions on both sides expands to millions)."""
-    ends = torch.cumsum(reps, 0)
-    bounds, start, done = [], 0, 0
-    while start < len(reps):
-        stop = int(torch.searchsorted(ends, done + limit, right=True))
-        stop = max(stop, start + 1)
-        bounds.append((start, stop))
-        done = int(ends[stop - 1])
-        start = stop
-    return bounds
 
 
 def _max_by_pair(key: torch.Tensor, sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -299,13 +289,15 @@ def search_edges(vectors: np.ndarray | torch.Tensor, index: ParameterIndex, name
             continue
         sim = block[hits[:, 0], hits[:, 1]]
         hit_out, hit_in = hits[:, 0] + start, hits[:, 1]
-        reps = (out_ptr[hit_out + 1] - out_ptr[hit_out]) * (in_ptr[hit_in + 1] - in_ptr[hit_in])
+        ends = torch.cumsum((out_ptr[hit_out + 1] - out_ptr[hit_out]) * (in_ptr[hit_in + 1] - in_ptr[hit_in]), 0)
+        total = int(ends[-1])
         stats["text_pairs"] += len(hits)
-        for a, b in _chunks(reps, config.max_pairs):
-            src, dst, hit = _expand(hit_out[a:b], hit_in[a:b], reps[a:b], out_ptr, out_fn, in_ptr, in_fn)
-            stats["function_pairs"] += len(src)
+        stats["function_pairs"] += total
+        for lo in range(0, total, config.max_pairs):
+            src, dst, hit = _expand(lo, min(lo + config.max_pairs, total), ends, hit_out, hit_in, out_ptr, out_fn,
+                                    in_ptr, in_fn)
             no_loop = src != dst
-            key, best = _max_by_pair(src[no_loop] * n + dst[no_loop], sim[a:b][hit[no_loop]])
+            key, best = _max_by_pair(src[no_loop] * n + dst[no_loop], sim[hit[no_loop]])
             key, best = key.cpu().numpy(), best.cpu().numpy()
             if config.keep_probability < 1.0:
                 draw = pair_uniform(keys, key // n, key % n, config.seed, "edges/keep")
