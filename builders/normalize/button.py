@@ -11,7 +11,6 @@ results}``, one per call, matched to the calls by name and then order.
 
 from __future__ import annotations
 
-import json
 import re
 
 from builders.schema import Conversation, Message, ToolCall
@@ -31,16 +30,9 @@ def read_tools(system: str, ctx: RowContext) -> None:
     if not m:
         raise ctx.error("system prompt has no <tool>…</tool> block", "list the tools inside <tool></tool>",
                         "messages[0]")
-    text, decoder, pos, n = m.group("body"), json.JSONDecoder(), 0, 0
-    while pos < len(text):
-        if text[pos].isspace():
-            pos += 1
-            continue
-        try:
-            spec, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ctx.error(f"tool {n} in <tool> is not valid JSON ({exc.msg} at position {exc.pos})",
-                            "write the tools as a JSON list or JSON objects one after another", "messages[0]") from None
+    n = 0
+    for _, spec in ctx.json_values(m.group("body"), 0, "tool {n} in <tool>", "write the tools as a JSON list or JSON "
+                                   "objects one after another", "messages[0]"):
         for one in spec if isinstance(spec, list) else [spec]:
             ctx.add_function(one, f"system tool {n}")
             n += 1

@@ -130,6 +130,31 @@ class RowContext:
             logger.debug("%s %s: dropped %d default(s) that contradict their type", self.item, label, dropped)
         return schema
 
+    def json_values(self, text: str, start: int, what: str, fix: str, where: str = ""):
+        """The JSON values written one after another in ``text`` from ``start`` (spaces between them),
+        as ``(n, value)``; the first that does not parse is an error naming it (``what`` with ``{n}``) and
+        its position."""
+        decoder, pos, n = json.JSONDecoder(), start, 0
+        while pos < len(text):
+            if text[pos].isspace():
+                pos += 1
+                continue
+            try:
+                value, pos = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise self.error(f"{what.format(n=n)} is not valid JSON ({exc.msg} at position {exc.pos})", fix, where) from None
+            yield n, value
+            n += 1
+
+    def named_call(self, call: Any, shown: str, fix: str, where: str, label: str = "call") -> ToolCall:
+        """``{"name": "f", "arguments": {...} | "{...}"}`` -> ToolCall; ``shown`` quotes the call in an error."""
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise self.error(f"{label} must be an object with a 'name', got {shown[:80]!r}", fix, where)
+        args = call.get("arguments", {})
+        if isinstance(args, str):
+            args = self.loads(args, f"{where} {label} arguments", "give the arguments as a JSON object")
+        return self.tool_call(call["name"], args, where)
+
     def tool_call(self, name: str, arguments: Any, where: str) -> ToolCall:
         if not isinstance(arguments, (dict, str)):
             raise self.error(f"arguments of the call to {name!r} must be an object, got {type(arguments).__name__}",

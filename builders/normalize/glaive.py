@@ -9,7 +9,6 @@ object wrapped in single quotes, which is not JSON, so it is cut out before deco
 
 from __future__ import annotations
 
-import json
 import re
 
 from builders.schema import Conversation, Message
@@ -28,18 +27,9 @@ def read_functions(system: str, ctx: RowContext) -> str:
     start = text.find("{")
     if start < 0:
         return text.strip()
-    decoder, pos, n = json.JSONDecoder(), start, 0
-    while pos < len(text):
-        if text[pos].isspace():
-            pos += 1
-            continue
-        try:
-            spec, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ctx.error(f"function {n} in the system prompt is not valid JSON ({exc.msg} at position {exc.pos})",
-                            "write each function as a JSON object, one after another") from None
+    for n, spec in ctx.json_values(text, start, "function {n} in the system prompt",
+                                   "write each function as a JSON object, one after another"):
         ctx.add_function(spec, f"system function {n}")
-        n += 1
     return text[:start].strip()
 
 
@@ -51,13 +41,7 @@ def read_call(text: str, ctx: RowContext, where: str):
     if m:
         args = ctx.loads(m.group("args"), f"{where} call arguments", "give the arguments as a JSON object")
         return ctx.tool_call(m.group("name"), args, where)
-    call = ctx.loads(body, f"{where} function call", fix)
-    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-        raise ctx.error(f"function call must be an object with a 'name', got {body[:80]!r}", fix, where)
-    args = call.get("arguments", {})
-    if isinstance(args, str):
-        args = ctx.loads(args, f"{where} call arguments", "give the arguments as a JSON object")
-    return ctx.tool_call(call["name"], args, where)
+    return ctx.named_call(ctx.loads(body, f"{where} function call", fix), body, fix, where, "function call")
 
 
 @normalizer("glaive")

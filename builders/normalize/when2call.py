@@ -36,12 +36,7 @@ def json_call_list(value: Any, ctx: RowContext, where: str) -> list[ToolCall]:
     for j, call in enumerate(calls):
         if isinstance(call, str):
             call = ctx.loads(call, f"{where} call {j}", fix)
-        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-            raise ctx.error(f"call {j} must be an object with a 'name', got {json.dumps(call)[:80]}", fix, where)
-        args = call.get("arguments", {})
-        if isinstance(args, str):
-            args = ctx.loads(args, f"{where} call {j} arguments", "give the arguments as a JSON object")
-        out.append(ctx.tool_call(call["name"], args, f"{where} call {j}"))
+        out.append(ctx.named_call(call, json.dumps(call), fix, where, f"call {j}"))
     return out
 
 
