@@ -27,18 +27,60 @@ PROMPT = load_prompt(__file__, "prompts/function_completion.txt")
 PARTS = ("input", "output")
 
 
-def reply_schema(part: str) -> dict:
-    """The JSON schema a completion reply must match (the paper's two fields, keys as it spells them)."""
-    # lengths bounded, so a server that constrains generation to this schema cannot ramble into cut-off JSON
-    bounds = {"name": 64, "description": 160, "type": 16}
+TYPES = ("string", "integer", "number", "boolean", "array", "object")
+MAX_NEW_FIELDS = 6  # output fields asked of a function that declares no output schema
+
+
+def reply_schema(part: str, names: tuple[str, ...] | list[str] = ()) -> dict:
+    """The JSON schema a completion reply must match (the paper's two fields, keys as it spells them).
+
+    With ``names`` (the fields the function leaves undescribed) the structure lists exactly those, in
+    order; without, at most :data:`MAX_NEW_FIELDS` new ones. Strings are bounded and types are JSON
+    type names, so a server that constrains generation to the schema never runs into ``max_tokens``
+    (about 60 tokens per field) and every type parses.
+    """
+    def entry(name: dict) -> dict:
+        return {"type": "object", "required": ["name", "description", "type"], "additionalProperties": False,
+                "properties": {"name": name, "description": {"type": "string", "minLength": 1, "maxLength": 100},
+                               "type": {"enum": list(TYPES)}}}
+
+    if names:
+        structure = {"type": "array", "prefixItems": [entry({"const": n}) for n in names],
+                     "minItems": len(names), "maxItems": len(names)}
+    else:
+        structure = {"type": "array", "minItems": 1, "maxItems": MAX_NEW_FIELDS,
+                     "items": entry({"type": "string", "minLength": 1, "maxLength": 64})}
+    return {"type": "object", "required": [f"{part} description", f"{part} structure"], "additionalProperties": False,
+            "properties": {f"{part} description": {"type": "string", "maxLength": 160},
+                           f"{part} structure": structure}}
+
+
+def accepted_schema(part: str) -> dict:
+    """What a reply may be when it is read: the paper's shape with any type annotation ("List[str]") and
+    names in any case. Looser than :func:`reply_schema`, which is what generation is constrained to, so a
+    model served without constrained decoding is not rejected for a style the parser reads anyway."""
     entry = {"type": "object", "required": ["name", "description", "type"],
-             "properties": {k: {"type": "string", "minLength": 1, "maxLength": n} for k, n in bounds.items()}}
+             "properties": {k: {"type": "string", "minLength": 1} for k in ("name", "description", "type")}}
     return {"type": "object", "required": [f"{part} description", f"{part} structure"],
-            "properties": {f"{part} description": {"type": "string", "maxLength": 300},
-                           f"{part} structure": {"type": "array", "maxItems": 32, "items": entry}}}
+            "properties": {f"{part} description": {"type": "string"},
+                           f"{part} structure": {"type": "array", "items": entry}}}
 
 
-_VALIDATORS = {part: jsonschema.Draft202012Validator(reply_schema(part)) for part in PARTS}
+_VALIDATORS = {part: jsonschema.Draft202012Validator(accepted_schema(part)) for part in PARTS}
+
+
+def reply_problem(part: str):
+    """A ``chat_json`` validator for a reply: None when :func:`accepted_schema` holds, else the problem."""
+    def problem(value: Any) -> str | None:
+        error = jsonschema.exceptions.best_match(_VALIDATORS[part].iter_errors(value))
+        return None if error is None else f"{'/'.join(map(str, error.absolute_path)) or 'the reply'}: {error.message[:200]}"
+    return problem
+
+
+def missing_names(row: dict, part: str) -> tuple[str, ...]:
+    """The fields of ``part`` a completion must describe (empty: the function has no output schema at all)."""
+    gaps = Gaps.of(row)
+    return gaps.inputs if part == "input" else gaps.outputs
 
 
 def check_reply(reply: str | Any, validator: jsonschema.protocols.Validator, item: str, fix: str,
@@ -100,8 +142,7 @@ def function_text(row: dict) -> str:
 
 def completion_messages(row: dict, part: str) -> list[dict]:
     """The chat request that asks for one part (``input`` or ``output``) of a function row."""
-    gaps = Gaps.of(row)
-    names = list(gaps.inputs if part == "input" else gaps.outputs)
+    names = list(missing_names(row, part))
     return [{"role": "user", "content": PROMPT.render(part=part, names=names, function=function_text(row))}]
 
 

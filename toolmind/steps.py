@@ -110,7 +110,8 @@ class FunctionCompletion(MapStep):
         for part in completion.Gaps.of(item).parts():
             request = ChatRequest(messages=completion.completion_messages(row, part),
                                   prompt_version=completion.PROMPT.version, item=f"{item['id']}:{part}")
-            result = await ctx.chat_json(self.role, request, schema=completion.reply_schema(part),
+            schema = completion.reply_schema(part, completion.missing_names(row, part))
+            result = await ctx.chat_json(self.role, request, schema=schema, validator=completion.reply_problem(part),
                                          name=f"{part}_completion")
             if not result.ok:
                 raise Reject(f"{self.role} ({part}): {result.error}")

@@ -66,3 +66,28 @@ def test_bad_replies_are_rejected_with_a_reason(reply, match):
 def test_output_reply_without_fields_is_rejected():
     with pytest.raises(DataError, match="lists no output fields"):
         apply_completion(ROW, "output", {"output description": "nothing", "output structure": []})
+
+
+def test_generation_schema_names_exactly_the_missing_fields_and_reading_stays_lenient():
+    import jsonschema
+
+    from toolmind.completion import MAX_NEW_FIELDS, missing_names, reply_problem
+
+    schema = reply_schema("input", missing_names(ROW, "input"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    check = jsonschema.Draft202012Validator(schema)
+    entry = {"description": "The city.", "type": "string"}
+    assert check.is_valid({"input description": "x", "input structure": [{"name": "city", **entry},
+                                                                           {"name": "units", **entry}]})
+    assert not check.is_valid({"input description": "x", "input structure": [{"name": "units", **entry},
+                                                                               {"name": "city", **entry}]})
+    assert not check.is_valid({"input description": "x", "input structure": [{"name": "city", **entry}]})
+    assert not check.is_valid({"input description": "x", "input structure": [
+        {"name": "city", **entry}, {"name": "units", "description": "u", "type": "List[str]"}]})
+    # no output schema at all: up to MAX_NEW_FIELDS fields of any name
+    free = reply_schema("output")["properties"]["output structure"]
+    assert free["maxItems"] == MAX_NEW_FIELDS and "prefixItems" not in free
+    # what the parser reads stays the paper's shape: a served model without constrained decoding may write
+    # Python annotations, which apply_completion turns into schemas
+    assert reply_problem("output")(OUTPUT_REPLY) is None
+    assert "required property" in reply_problem("output")({"output structure": []})
