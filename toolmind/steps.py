@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
+from builders.contract import TRAJECTORIES
 from builders.errors import DataError
 from builders.llm import ChatRequest
 from builders.runtime import GlobalStep, MapStep, Reject
@@ -305,10 +306,14 @@ class TrajectoryRows(MapStep):
     name, inputs, outputs = "trajectory_rows", ("turn_verdicts",), ("provenance",)
 
     def process(self, item: dict) -> dict:
+        """Rejects, with the contract's reason, a row the release would refuse, so one bad simulation
+        cannot stop a whole release at publication."""
         try:
-            return turns.trajectory_row(item)
-        except ValueError as exc:
+            row = turns.trajectory_row(item)
+            TRAJECTORIES.check_row(turns.published_row("trajectories", row), f"trajectory {row['id']!r}")
+        except ValueError as exc:  # SchemaError (the contract) included
             raise Reject(str(exc)) from None
+        return row
 
 
 class TurnSplit(SourceKeyed, MapStep):

@@ -224,6 +224,10 @@ def test_think_split_and_user_view():
     assert split_think("<think>x</think>Answer", "server reasoning") == ("<think>x</think>Answer", "server reasoning")
     message = assistant_message({"content": "", "tool_calls": [call("f", "x"), call("f", "x")]}, turn=3)
     assert message.content is None and [c.id for c in message.tool_calls] == ["x", "call_3_1"]
+    # ids made from the reply text repeat when a model repeats a turn: unique across the conversation
+    again = assistant_message({"content": "", "tool_calls": [call("f", "x"), call("f", "call_3_1")]}, turn=5,
+                              used={"x", "call_3_1"})
+    assert [c.id for c in again.tool_calls] == ["call_5_0", "call_5_1"]
     view = user_view([Message("user", "hi"), Message("assistant", None, tool_calls=message.tool_calls)], "Hello?")
     assert view == [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "hi"},
                     {"role": "user", "content": "Hello?"}]

@@ -98,3 +98,18 @@ def test_sft_trainer_takes_samples_as_published_with_loss_on_the_anchor_only(tin
     assert "do f" not in trained[0]
     assert trained[1] == "<think>\nr3\n</think>\n\nsure<|im_end|>\n"  # not the user turn, not the earlier answer
     assert math.isfinite(trainer.train().training_loss)
+
+
+def test_a_row_the_release_would_refuse_is_a_reject_with_the_contracts_reason():
+    from builders.runtime import Reject
+    from toolmind.steps import TrajectoryRows
+
+    step = TrajectoryRows()
+    assert step.process(filtered())["id"] == "t1"
+    # the same call id in two turns (a model that repeats a turn word for word): refused by the contract
+    again = Message("assistant", None, tool_calls=[ToolCall("f", '{"x":1}', "c1")])
+    bad = filtered(keeps=(True, True, True))
+    bad["messages"] = [m.to_dict() for m in (USER1, A1, TOOL1, again, Message("tool", "{}", tool_call_id="c1",
+                                                                                  name="f"), USER2, A3)]
+    with pytest.raises(Reject, match="call id 'c1' is already used in this conversation"):
+        step.process(bad)

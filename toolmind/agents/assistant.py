@@ -13,14 +13,19 @@ def assistant_request(messages: list[Message], tools: list[Function], item: str)
     return ChatRequest(messages=list(messages), tools=[f.to_openai() for f in tools], item=item)
 
 
-def assistant_message(reply: dict, turn: int) -> Message:
-    """The reply as a contract message: reasoning apart from content, every call with its own id."""
+def assistant_message(reply: dict, turn: int, used: set[str] | frozenset[str] = frozenset()) -> Message:
+    """The reply as a contract message: reasoning apart from content, every call with an id of its own in
+    the conversation (``used``: the ids of earlier turns)."""
     content, reasoning = split_think(reply.get("content"), reply.get("reasoning_content"))
-    calls, seen = [], set()
+    calls, seen = [], set(used)
     for j, raw in enumerate(reply.get("tool_calls") or []):
         call = ToolCall.from_dict(raw)
-        if not call.id or call.id in seen:  # servers that send no ids, or the same id for every call
+        # servers that send no ids or the same id for every call, and ids made from the reply text (a model
+        # that repeats an earlier turn word for word repeats its ids): renamed by turn and position
+        if not call.id or call.id in seen:
             call.id = f"call_{turn}_{j}"
+            while call.id in seen:
+                call.id += "_"
         seen.add(call.id)
         calls.append(call)
     if content is not None and not content.strip() and calls:
@@ -34,7 +39,8 @@ async def assistant_turn(client: LLMClient, messages: list[Message], tools: list
     result = await client.chat(ROLE, assistant_request(messages, tools, item))
     if not result.ok:
         return f"assistant: {result.error}"
-    message = assistant_message(result.message, turn)
+    used = {c.id for m in messages for c in (m.tool_calls or ())}
+    message = assistant_message(result.message, turn, used)
     if not message.tool_calls and not (message.content or "").strip():
         return "assistant: empty reply (no content and no tool calls)"
     return message
