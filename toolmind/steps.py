@@ -257,6 +257,7 @@ class Simulation(MapStep):
     name, inputs = "simulation", ("functions", "intent")
     outputs = ("messages", "tools", "function_chain", "completed", "end_reason")
     roles = simulation.ROLES
+    version = "2"  # 2: call ids unique across the conversation (checkpoints of 1 may repeat them)
 
     def __init__(self, settings: simulation.SimulationSettings):
         self.simulation = settings
