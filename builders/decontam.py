@@ -9,7 +9,9 @@ n-grams with :data:`N` = 3. A row is contaminated by a question when at least :d
 0.5 of the question's informative n-grams occur in the row's user text (containment, so a question
 pasted inside a long conversation counts), and at least :data:`MIN_MATCHES` = 5 of them do, or all of
 them for a shorter question: a generic short request ("what is the weather like in Paris") does
-not match a short BFCL question on four shared n-grams, while a verbatim copy of it still does. An n-gram that occurs in more than :data:`COMMON_SHARE`
+not match a short BFCL question on four shared n-grams, while a verbatim copy of it still does. A
+question that short must also make up at least half of the row's n-grams: BFCL's "Looking for someone"
+(one 3-gram) says nothing about a forty-turn conversation that happens to contain those words. An n-gram that occurs in more than :data:`COMMON_SHARE`
 (1%) of a set's questions ("what is the", "can you please") says nothing about which question it
 is and is left out on both sides. With n = 3 a question reworded in a few places still matches:
 each changed word removes at most three of its n-grams, so a 20-word question keeps 10 of 18 after
@@ -154,7 +156,8 @@ class NgramIndex:
         """The question the text overlaps most (ties: set, then id order), or None when clean."""
         counts: Counter = Counter()
         postings = self.postings
-        for g in ngrams(words(text), self.n):
+        grams = ngrams(words(text), self.n)
+        for g in grams:
             qs = postings.get(g)
             if qs:
                 counts.update(qs)
@@ -163,6 +166,8 @@ class NgramIndex:
             name, qid, total = self.questions[q]
             if hits < min(self.min_matches, total) or hits < self.threshold * total:
                 continue
+            if total < self.min_matches and hits < self.threshold * len(grams):
+                continue  # a short question matches a short text only: "looking for someone" is no contamination of a long chat
             key = (-hits / total, name, qid)
             if best is None or key < best[0]:
                 best = (key, Hit(name, qid, round(hits / total, 4)))
@@ -195,7 +200,7 @@ class Decontaminate(GlobalStep):
     """
 
     name = "decontaminate"
-    version = "1"
+    version = "2"  # 2: a question shorter than MIN_MATCHES n-grams must make up half of the row's
 
     def __init__(self, sets: list[EvalSet], unit: str = "trajectories", n: int = N, threshold: float = THRESHOLD,
                  min_matches: int = MIN_MATCHES, message_roles: tuple[str, ...] = ("user",), name: str | None = None):

@@ -133,3 +133,11 @@ def test_the_decontaminate_option_names_sets_the_release_has():
         eval_set_names({"sets": ["mmlu"]}, "x", both)
     with pytest.raises(ConfigError, match="must be false or"):
         eval_set_names("yes", "x", both)
+
+
+def test_a_very_short_question_matches_only_a_text_of_its_size(bfcl, index):
+    short = bfcl.texts["live_irrelevance_577-180-0#0.1"]  # "Looking for someone": one informative 3-gram
+    assert index.match(short).question == "live_irrelevance_577-180-0#0.1"
+    chat = ("I'm all smiles, thanks for asking! I am looking for someone who can fix my bike this weekend, "
+            "ideally near the station, and who does not charge too much for a simple repair")
+    assert index.match(chat) is None
