@@ -8,6 +8,7 @@ the file, the key and the fix.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -72,6 +73,18 @@ def mapping(value: Any, item: str, allowed: Iterable[str] | None = None, *, requ
         if key not in value:
             raise error(item, f"missing required key {key!r}", "add it (see the shipped presets for an example)")
     return value
+
+
+@contextmanager
+def option_types(item: str, fix: str):
+    """Turns a TypeError / ValueError raised while options are applied (a number where a mapping goes) into
+    one PresetError line naming ``item``; a ConfigError already names its own item and passes through."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise PresetError(item, f"an option has the wrong type ({exc})", fix) from None
 
 
 def field_names(cls: type, exclude: Iterable[str] = ("name",)) -> set[str]:

@@ -24,8 +24,7 @@ import logging
 from pathlib import Path
 
 from builders.context import BuildContext
-from builders.errors import ConfigError
-from builders.preset import PresetError
+from builders.preset import PresetError, option_types
 from builders.runtime import Pipeline
 from builders.runtime.checkpoint import atomic_write
 from itc.pipeline import build_itc_result, catalog_tools, openai_name, steps_for
@@ -62,13 +61,9 @@ def run_options(ctx: BuildContext) -> dict:
 
 
 def _steps(ctx: BuildContext, options: dict) -> list:
-    try:
+    with option_types(f"preset {ctx.preset.path} datasets.{DATASET}",
+                      "see itc/pipeline.py OPTIONS and builders/presets/default.yaml"):
         return steps_for(options, ctx.seed)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise PresetError(f"preset {ctx.preset.path} datasets.{DATASET}", f"an option has the wrong type ({exc})",
-                          "see itc/pipeline.py OPTIONS and builders/presets/default.yaml") from None
 
 
 def roles(ctx: BuildContext) -> list[str]:

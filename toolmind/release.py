@@ -49,7 +49,7 @@ from builders.dedup import Dedup, dedup_settings
 from builders.decontam import BFCL, ITC_TEST, Decontaminate, bfcl_questions, eval_set, eval_set_names
 from builders.errors import ConfigError
 from builders.licenses import LicenseError
-from builders.preset import PresetError
+from builders.preset import PresetError, option_types
 from builders.runtime import Pipeline
 from builders.runtime.checkpoint import atomic_write
 from toolmind import steps
@@ -117,13 +117,9 @@ def synthesizes(ctx: BuildContext) -> bool:
 
 def _build(ctx: BuildContext) -> ToolMindBuild:
     """The build with every option checked; a wrong type becomes one preset error line."""
-    try:
+    with option_types(f"preset {ctx.preset.path} datasets.{DATASET}",
+                      "see toolmind/pipeline.py and builders/presets/default.yaml"):
         return ToolMindBuild(ctx, synthesis_options(run_options(ctx)))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise PresetError(f"preset {ctx.preset.path} datasets.{DATASET}", f"an option has the wrong type ({exc})",
-                          "see toolmind/pipeline.py and builders/presets/default.yaml") from None
 
 
 def roles(ctx: BuildContext) -> list[str]:
